@@ -1,0 +1,28 @@
+// Exception types the runtime throws, so callers can catch them precisely.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace dftracer::utils {
+
+// submit() on a runtime that is shutting down or shut down.
+class RuntimeShutdownError : public std::runtime_error {
+ public:
+  RuntimeShutdownError() : std::runtime_error("dftracer.utils runtime is shut down") {}
+};
+
+// get() on a task that was cancelled before it ran.
+class TaskCancelledError : public std::runtime_error {
+ public:
+  explicit TaskCancelledError(const std::string& task_name)
+      : std::runtime_error("task '" + task_name + "' was cancelled") {}
+};
+
+// get() on a task that passed its deadline.
+class TaskTimeoutError : public std::runtime_error {
+ public:
+  explicit TaskTimeoutError(const std::string& message) : std::runtime_error(message) {}
+};
+
+}  // namespace dftracer::utils

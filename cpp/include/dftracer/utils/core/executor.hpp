@@ -1,0 +1,141 @@
+// Executor: a pool of worker threads that run WorkItems by work stealing.
+//
+// Each worker owns a Chase-Lev deque: work pushed by a worker goes to its own
+// deque (LIFO for the owner, stolen FIFO by others); work from any other
+// thread goes to the shared injection queue. An idle worker searches (steals
+// from random victims, polls the injection queue) for a bounded number of
+// rounds, then parks on a futex; IdleCoordinator decides who wakes.
+//
+// Blocking: a worker about to block in a wait calls BlockingScope, which
+// starts a temporary ("spare") worker when fewer than `threads` workers would
+// be left running. Spares retire when they find no work and are surplus.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dftracer/utils/core/chase_lev_deque.hpp"
+#include "dftracer/utils/core/idle_coordinator.hpp"
+#include "dftracer/utils/core/injection_queue.hpp"
+#include "dftracer/utils/core/work_item.hpp"
+#include "dftracer/utils/core/worker_slot.hpp"
+
+namespace dftracer::utils {
+
+// Resolves a requested thread count: 0 means DFTRACER_UTILS_THREADS if set,
+// else the hardware concurrency.
+std::size_t resolve_thread_count(std::size_t requested);
+
+struct ExecutorOptions {
+  std::size_t threads = 0;             // 0: resolve_thread_count(0)
+  std::size_t max_spare_threads = 256;  // temporary workers for blocked ones
+  std::string name = "compute";
+  // Opaque back pointer for the owner (the Runtime), see Executor::owner().
+  void* owner = nullptr;
+  // Called on each worker thread just before it exits (e.g. to drop a Python
+  // thread state). Must not throw.
+  std::function<void()> on_worker_exit;
+};
+
+class Executor {
+ public:
+  explicit Executor(ExecutorOptions options);
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+  // Stops (if not yet) and joins every thread.
+  ~Executor();
+
+  // From a worker of this executor: its own deque. From anywhere else: the
+  // injection queue, with a wake-up.
+  void schedule(WorkItem item);
+  // Always the injection queue (fairness: yield_now, hops between pools).
+  void schedule_external(WorkItem item);
+
+  // Lets workers drain what is queued, then stops and joins them. Idempotent.
+  void stop();
+
+  std::size_t threads() const noexcept { return threads_; }
+  const std::string& name() const noexcept { return options_.name; }
+  void* owner() const noexcept { return options_.owner; }
+
+  // The executor whose worker is the calling thread, or null.
+  static Executor* current() noexcept;
+  // Index of the calling worker in current(), or -1.
+  static int current_worker_index() noexcept;
+  // The calling worker's slot, or null off the pool.
+  static WorkerSlot* current_slot() noexcept;
+
+  // RAII: marks the calling worker (of whichever executor) as blocked for
+  // its lifetime, adding a spare worker if needed. No-op off the pools.
+  class BlockingScope {
+   public:
+    BlockingScope() noexcept;
+    ~BlockingScope();
+    BlockingScope(const BlockingScope&) = delete;
+    BlockingScope& operator=(const BlockingScope&) = delete;
+
+   private:
+    Executor* ex_;
+    WorkerActivity previous_ = WorkerActivity::running;
+  };
+
+  // Observation (progress, watchdog, tests).
+  struct WorkerView {
+    std::uint32_t index;
+    bool spare;
+    WorkerActivity activity;
+    std::uint64_t task_id;
+    std::string task_name;
+    std::int64_t task_since_ns;
+    std::uint64_t tasks_run;
+    std::size_t queue_depth;
+  };
+  std::vector<WorkerView> workers_view() const;
+  std::size_t queued_hint() const noexcept;  // injection + every deque
+  std::size_t live_threads() const noexcept;
+  std::size_t blocked_workers() const noexcept;
+  std::size_t spares_started_total() const noexcept {
+    return spares_started_.load(std::memory_order_relaxed);
+  }
+  IdleCoordinator& idle() noexcept { return idle_; }
+
+ private:
+  struct Worker;
+
+  void worker_main(Worker& w);
+  WorkItem find_local_or_global(Worker& w);
+  WorkItem steal_or_global(Worker& w);
+  WorkItem take_global_batch(Worker& w);
+  bool has_pending_work() const noexcept;
+  void run_item(Worker& w, WorkItem item);
+  // Returns false when the worker must exit (stop, or spare retiring).
+  bool park(Worker& w, bool& searching);
+  void begin_blocking();
+  void end_blocking();
+  void start_spare();
+  bool try_retire_spare();
+  void start_worker(Worker& w);
+
+  ExecutorOptions options_;
+  std::size_t threads_;
+  std::size_t capacity_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<std::uint32_t> high_water_{0};  // slots ever used: thieves scan [0, high_water_)
+  InjectionQueue injection_;
+  IdleCoordinator idle_;
+  // Packed live threads (high 32 bits) and blocked workers (low 32), so the
+  // "enough unblocked workers" rule is checked on one consistent snapshot.
+  std::atomic<std::uint64_t> live_and_blocked_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> spares_started_{0};
+  std::atomic<bool> stopped_{false};
+  std::mutex spare_mu_;  // serialises slot reuse and thread start/join of spares
+};
+
+}  // namespace dftracer::utils

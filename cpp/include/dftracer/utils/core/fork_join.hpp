@@ -1,0 +1,211 @@
+// Fork-join inside tasks: spawn, join, when_all, yield_now.
+//
+//   JoinHandle<int> h = co_await spawn(fib(n - 1));   // child goes to our deque
+//   int b = co_await fib(n - 2);                       // run inline
+//   int a = co_await std::move(h);                     // join
+//
+// Children are plain coroutines in the worker deques: no TaskState, no
+// registry entry, no id. The join is one atomic exchange on each side: the
+// one that comes second continues (the child resumes its parent directly by
+// symmetric transfer when the parent is already waiting).
+#pragma once
+
+#include <cassert>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "dftracer/utils/core/executor.hpp"
+#include "dftracer/utils/core/task.hpp"
+
+namespace dftracer::utils {
+
+template <class T>
+class [[nodiscard]] JoinHandle {
+ public:
+  using promise_type = detail::Promise<T>;
+
+  JoinHandle() noexcept = default;
+  explicit JoinHandle(std::coroutine_handle<promise_type> h) noexcept : child_(h) {}
+  JoinHandle(JoinHandle&& o) noexcept : child_(std::exchange(o.child_, {})) {}
+  JoinHandle& operator=(JoinHandle&& o) noexcept {
+    if (this != &o) {
+      detach();
+      child_ = std::exchange(o.child_, {});
+    }
+    return *this;
+  }
+  JoinHandle(const JoinHandle&) = delete;
+  JoinHandle& operator=(const JoinHandle&) = delete;
+  // Dropping an unjoined handle detaches the child: it runs to completion and
+  // frees itself; its result or exception is discarded.
+  ~JoinHandle() { detach(); }
+
+  bool done() const noexcept {
+    return child_ && child_.promise().join_state.load(std::memory_order_acquire) == detail::kJoinDone;
+  }
+
+  struct Awaiter {
+    std::coroutine_handle<promise_type> child;
+    bool await_ready() const noexcept {
+      return child.promise().join_state.load(std::memory_order_acquire) == detail::kJoinDone;
+    }
+    bool await_suspend(std::coroutine_handle<> parent) noexcept {
+      void* expected = nullptr;
+      // acq_rel: on failure we read the child's result; on success the child
+      // reads our frame address.
+      return child.promise().join_state.compare_exchange_strong(
+          expected, parent.address(), std::memory_order_acq_rel, std::memory_order_acquire);
+    }
+    T await_resume() { return child.promise().take(); }
+  };
+
+  // Joining consumes the handle; the child frame is freed with the handle.
+  Awaiter operator co_await() && noexcept {
+    assert(child_ && "joining an empty JoinHandle");
+    return Awaiter{child_};
+  }
+
+ private:
+  void detach() noexcept {
+    if (!child_) return;
+    auto h = std::exchange(child_, {});
+    void* prev = h.promise().join_state.exchange(detail::kJoinDetached, std::memory_order_acq_rel);
+    if (prev == detail::kJoinDone) h.destroy();  // finished: free it here
+    // else: still running or queued; it frees itself at its final suspend.
+  }
+  std::coroutine_handle<promise_type> child_;
+};
+
+namespace detail {
+template <class T>
+struct SpawnAwaiter {
+  Task<T> task;
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> parent) {
+    Executor* ex = Executor::current();
+    if (!ex) throw std::logic_error("spawn() must be awaited on a runtime worker");
+    auto h = task.handle();
+    h.promise().spawned = true;
+    inherit_owner(h.promise(), parent);
+    handle_ = JoinHandle<T>(task.release());
+    ex->schedule(WorkItem::coroutine(h));
+    return false;  // the parent keeps running
+  }
+  JoinHandle<T> await_resume() noexcept { return std::move(handle_); }
+  JoinHandle<T> handle_;
+};
+
+struct YieldAwaiter {
+  bool await_ready() const noexcept { return Executor::current() == nullptr; }
+  void await_suspend(std::coroutine_handle<> h) { Executor::current()->schedule_external(WorkItem::coroutine(h)); }
+  void await_resume() const noexcept {}
+};
+}  // namespace detail
+
+// Starts `task` as a child of the current coroutine; returns its JoinHandle.
+template <class T>
+detail::SpawnAwaiter<T> spawn(Task<T> task) {
+  return detail::SpawnAwaiter<T>{std::move(task), {}};
+}
+
+// Lets other queued work run; resumes later on the same pool.
+inline detail::YieldAwaiter yield_now() noexcept { return {}; }
+
+// Result of one task in when_all_settled: a value (none for void) or an error.
+template <class T>
+struct Outcome {
+  std::optional<T> value;
+  std::exception_ptr error;
+  bool ok() const noexcept { return !error; }
+};
+template <>
+struct Outcome<void> {
+  std::exception_ptr error;
+  bool ok() const noexcept { return !error; }
+};
+
+// Runs every task (all but the last as spawned children, the last inline)
+// and waits for all of them, whatever fails. Never throws for a task's error.
+template <class T>
+Task<std::vector<Outcome<T>>> when_all_settled(std::vector<Task<T>> tasks) {
+  std::vector<Outcome<T>> out(tasks.size());
+  if (tasks.empty()) co_return out;
+  std::vector<JoinHandle<T>> joins;
+  joins.reserve(tasks.size() - 1);
+  for (std::size_t i = 0; i + 1 < tasks.size(); ++i) joins.push_back(co_await spawn(std::move(tasks[i])));
+  auto settle = [](Outcome<T>& o, auto&& awaitable) -> Task<void> {
+    try {
+      if constexpr (std::is_void_v<T>) {
+        co_await std::move(awaitable);
+      } else {
+        o.value.emplace(co_await std::move(awaitable));
+      }
+    } catch (...) {
+      o.error = std::current_exception();
+    }
+  };
+  co_await settle(out.back(), std::move(tasks.back()));
+  for (std::size_t i = 0; i < joins.size(); ++i) co_await settle(out[i], std::move(joins[i]));
+  co_return out;
+}
+
+// Runs every task and waits for all of them. Every exception is kept until
+// all tasks are done; then the first (in argument order) is rethrown. Use
+// when_all_settled to see the others.
+template <class T>
+Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> when_all(std::vector<Task<T>> tasks) {
+  auto outcomes = co_await when_all_settled(std::move(tasks));
+  for (auto& o : outcomes) {
+    if (o.error) std::rethrow_exception(o.error);
+  }
+  if constexpr (!std::is_void_v<T>) {
+    std::vector<T> values;
+    values.reserve(outcomes.size());
+    for (auto& o : outcomes) values.push_back(std::move(*o.value));
+    co_return values;
+  }
+}
+
+namespace detail {
+template <class T>
+using Settled = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+template <class T>
+Task<Settled<T>> as_settled(Task<T> t) {
+  if constexpr (std::is_void_v<T>) {
+    co_await std::move(t);
+    co_return std::monostate{};
+  } else {
+    co_return co_await std::move(t);
+  }
+}
+}  // namespace detail
+
+// Variadic form: results as a tuple (std::monostate for void tasks).
+template <class... Ts>
+Task<std::tuple<detail::Settled<Ts>...>> when_all(Task<Ts>... tasks) {
+  auto joins = std::make_tuple(co_await spawn(detail::as_settled(std::move(tasks)))...);
+  std::tuple<std::optional<detail::Settled<Ts>>...> values;
+  std::exception_ptr first;
+  auto join_one = [&first](auto& join, auto& slot) -> Task<void> {
+    try {
+      slot.emplace(co_await std::move(join));
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  };
+  co_await [&]<std::size_t... I>(std::index_sequence<I...>) -> Task<void> {
+    (co_await join_one(std::get<I>(joins), std::get<I>(values)), ...);
+  }(std::index_sequence_for<Ts...>{});
+  if (first) std::rethrow_exception(first);
+  co_return std::apply([](auto&... v) { return std::make_tuple(std::move(*v)...); }, values);
+}
+
+}  // namespace dftracer::utils

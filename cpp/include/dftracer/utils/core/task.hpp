@@ -1,0 +1,177 @@
+// Task<T>: the lazy coroutine type of the runtime.
+//
+// A Task does nothing until it is awaited (or submitted). `co_await task`
+// starts it on the current thread by symmetric transfer and resumes the
+// awaiter the same way when it finishes, so a chain of awaits never grows the
+// stack. Exceptions thrown in the task are rethrown at the awaiter. Frames come
+// from the per-thread FramePool.
+//
+// Every promise carries `owner`: the submitted task (TaskState) this coroutine
+// works for. It is copied from parent to child on await and spawn, so code deep
+// in a fork-join tree can check its task's cancel token or report progress
+// without any registry lookup.
+#pragma once
+
+#include <atomic>
+#include <cassert>
+#include <cstdint>
+#include <coroutine>
+#include <exception>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "dftracer/utils/core/frame_allocator.hpp"
+
+namespace dftracer::utils {
+
+class TaskState;
+template <class T = void>
+class Task;
+
+namespace detail {
+
+// join_state values of a spawned child (see fork_join.hpp): null while
+// nobody waits, the awaiting parent's frame address once it waits, or one of
+// these markers.
+inline void* const kJoinDone = reinterpret_cast<void*>(std::uintptr_t{1});
+inline void* const kJoinDetached = reinterpret_cast<void*>(std::uintptr_t{2});
+
+struct PromiseBase : FrameAllocated {
+  std::coroutine_handle<> continuation = std::noop_coroutine();
+  TaskState* owner = nullptr;
+  // Only for spawned children: who continues after us is decided when we
+  // finish, by an exchange on join_state. Plain awaits skip the atomic.
+  bool spawned = false;
+  std::atomic<void*> join_state{nullptr};
+
+  std::suspend_always initial_suspend() noexcept { return {}; }
+
+  struct FinalAwaiter {
+    bool await_ready() noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+      PromiseBase& p = h.promise();
+      if (!p.spawned) return p.continuation;
+      // acq_rel: publishes our result to the joiner; sees its frame.
+      void* prev = p.join_state.exchange(kJoinDone, std::memory_order_acq_rel);
+      if (prev == nullptr) return std::noop_coroutine();  // joiner will see kJoinDone
+      if (prev == kJoinDetached) {  // nobody will ever join: free ourselves
+        h.destroy();
+        return std::noop_coroutine();
+      }
+      return std::coroutine_handle<>::from_address(prev);  // resume the waiting parent
+    }
+    void await_resume() noexcept {}
+  };
+  FinalAwaiter final_suspend() noexcept { return {}; }
+};
+
+template <class T>
+struct Promise : PromiseBase {
+  std::variant<std::monostate, T, std::exception_ptr> result;
+
+  Task<T> get_return_object() noexcept;
+  void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
+  template <class U>
+    requires std::is_convertible_v<U&&, T>
+  void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+    result.template emplace<1>(std::forward<U>(value));
+  }
+
+  T take() {
+    if (result.index() == 2) std::rethrow_exception(std::get<2>(result));
+    assert(result.index() == 1 && "Task result read before completion");
+    return std::move(std::get<1>(result));
+  }
+};
+
+template <>
+struct Promise<void> : PromiseBase {
+  std::exception_ptr error;
+
+  Task<void> get_return_object() noexcept;
+  void unhandled_exception() noexcept { error = std::current_exception(); }
+  void return_void() noexcept {}
+  void take() {
+    if (error) std::rethrow_exception(error);
+  }
+};
+
+// Inherits the awaiting coroutine's owner when the awaiter is one of ours.
+template <class P>
+void inherit_owner(PromiseBase& child, std::coroutine_handle<P> parent) noexcept {
+  if constexpr (std::is_base_of_v<PromiseBase, P>) child.owner = parent.promise().owner;
+}
+
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] Task {
+ public:
+  using promise_type = detail::Promise<T>;
+  using value_type = T;
+
+  Task() noexcept = default;
+  explicit Task(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
+  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  Task& operator=(Task&& other) noexcept {
+    if (this != &other) {
+      reset();
+      handle_ = std::exchange(other.handle_, {});
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { reset(); }
+
+  bool valid() const noexcept { return static_cast<bool>(handle_); }
+
+  struct Awaiter {
+    std::coroutine_handle<promise_type> handle;
+    bool await_ready() noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiter) noexcept {
+      handle.promise().continuation = awaiter;
+      detail::inherit_owner(handle.promise(), awaiter);
+      return handle;
+    }
+    T await_resume() { return handle.promise().take(); }
+  };
+
+  // Awaiting consumes the task: the frame stays owned by this Task object
+  // (destroyed with it), the result is moved out once.
+  Awaiter operator co_await() && noexcept {
+    assert(handle_ && "awaiting an empty Task");
+    return Awaiter{handle_};
+  }
+
+  // For the executor and adapters: give up ownership of the frame.
+  std::coroutine_handle<promise_type> release() noexcept { return std::exchange(handle_, {}); }
+  std::coroutine_handle<promise_type> handle() const noexcept { return handle_; }
+
+ private:
+  void reset() noexcept {
+    if (handle_) handle_.destroy();
+    handle_ = {};
+  }
+  std::coroutine_handle<promise_type> handle_;
+};
+
+namespace detail {
+template <class T>
+Task<T> Promise<T>::get_return_object() noexcept {
+  return Task<T>(std::coroutine_handle<Promise<T>>::from_promise(*this));
+}
+inline Task<void> Promise<void>::get_return_object() noexcept {
+  return Task<void>(std::coroutine_handle<Promise<void>>::from_promise(*this));
+}
+}  // namespace detail
+
+template <class T>
+inline constexpr bool is_task_v = false;
+template <class T>
+inline constexpr bool is_task_v<Task<T>> = true;
+
+}  // namespace dftracer::utils

@@ -1,0 +1,201 @@
+// TaskState: the shared, reference-counted record of one *submitted* task.
+//
+// It owns what a user can ask about a task (id, name, status, timestamps,
+// subtask progress, error) and the body to run. TaskHandle<T> and queue
+// entries hold references to it. Child coroutines spawned inside a task never
+// get one: they are counted by their parent (DESIGN.md: two kinds of work).
+//
+// Claiming: a queued task runs exactly once. The queue entry and a thread
+// blocked on the handle race to move it queued -> running (try_claim); the
+// loser drops its reference. cancel() races the same way (queued -> cancelled).
+//
+// Finishing happens exactly once (finish()): the registry records it (and
+// runs the failure hook) *before* waiters are released, so whatever an error
+// callback records is there when get() returns.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <string>
+
+#include "dftracer/utils/core/task_status.hpp"
+
+namespace dftracer::utils {
+
+class Runtime;
+class Executor;
+
+// Steady-clock nanoseconds, the unit of every task timestamp.
+std::int64_t now_ns() noexcept;
+
+class TaskState {
+ public:
+  explicit TaskState(std::string name = {});
+  TaskState(const TaskState&) = delete;
+  TaskState& operator=(const TaskState&) = delete;
+  virtual ~TaskState();
+
+  std::uint64_t id() const noexcept { return id_; }
+  const std::string& name() const noexcept { return name_; }
+  TaskStatus status() const noexcept { return status_.load(std::memory_order_acquire); }
+  bool done() const noexcept { return (done_word_.load(std::memory_order_acquire) & 1u) != 0; }
+
+  // Blocks until the task is final. On a worker of the task's own pool, a
+  // task that is still queued runs inline here; otherwise the worker is
+  // reported as blocked so the pool can add a temporary worker: waiting on a
+  // handle never deadlocks the pool.
+  void wait();
+  // As wait(), with a deadline. Returns done().
+  bool wait_for(std::chrono::nanoseconds timeout);
+
+  // Cancels a task that has not started: true if it will never run. For a
+  // running task it sets the cooperative token (cancel_requested()) and
+  // returns false.
+  bool cancel();
+  bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_relaxed); }
+
+  // Valid once done(): null for a completed task.
+  std::exception_ptr error() const noexcept { return error_; }
+  void rethrow_if_failed() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+  std::int64_t submit_ns() const noexcept { return submit_ns_; }
+  std::int64_t start_ns() const noexcept { return start_ns_.load(std::memory_order_relaxed); }
+  std::int64_t end_ns() const noexcept { return end_ns_.load(std::memory_order_relaxed); }
+
+  // Subtask progress, reported by the task itself.
+  void set_total_subtasks(std::uint64_t total) noexcept {
+    total_subtasks_.store(total, std::memory_order_relaxed);
+  }
+  void add_completed_subtasks(std::uint64_t n = 1) noexcept {
+    completed_subtasks_.fetch_add(n, std::memory_order_relaxed);
+  }
+  void set_completed_subtasks(std::uint64_t n) noexcept {
+    completed_subtasks_.store(n, std::memory_order_relaxed);
+  }
+  std::uint64_t total_subtasks() const noexcept { return total_subtasks_.load(std::memory_order_relaxed); }
+  std::uint64_t completed_subtasks() const noexcept {
+    return completed_subtasks_.load(std::memory_order_relaxed);
+  }
+
+  Runtime* runtime() const noexcept { return runtime_; }
+  Executor* executor() const noexcept { return executor_; }
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    // acq_rel: the thread that deletes sees every write made through the
+    // other references.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // For coroutines awaiting this task: a node lives in the awaiting frame.
+  struct AwaitNode {
+    AwaitNode* next = nullptr;
+    std::coroutine_handle<> continuation;
+    Executor* resume_on = nullptr;  // null: resume inline on the finishing thread
+  };
+  // Returns false (and does not enqueue) when the task is already done.
+  bool add_awaiter(AwaitNode* node) noexcept;
+
+  // Entry point for a queue: claims and runs the task, or does nothing when a
+  // blocked waiter or cancel() claimed it first.
+  void run_if_claimed();
+
+  // Final-state transitions for the body and for the watchdog. Return false
+  // when the task was already final (the first finisher wins).
+  bool finish_success() { return finish(TaskStatus::completed, nullptr); }
+  bool finish_failure(std::exception_ptr error) { return finish(TaskStatus::failed, std::move(error)); }
+  bool finish_timed_out(std::exception_ptr error) {
+    return finish(TaskStatus::timed_out, std::move(error));
+  }
+  // Asks a running body to stop (cooperative).
+  void request_cancel() noexcept { cancel_requested_.store(true, std::memory_order_relaxed); }
+
+ protected:
+  // The body. Must end by calling finish_success or finish_failure, now or
+  // later (a coroutine body finishes when its root coroutine does).
+  virtual void run() = 0;
+
+ private:
+  friend class Runtime;
+  friend class Registry;
+
+  bool try_claim() noexcept;
+  void execute();
+  bool finish(TaskStatus final_status, std::exception_ptr error);
+  void release_waiters();
+
+  std::atomic<std::uint32_t> refs_{1};
+  std::atomic<TaskStatus> status_{TaskStatus::queued};
+  std::atomic<bool> finished_{false};
+  std::atomic<bool> cancel_requested_{false};
+  // bit 0: done; the rest counts blocked waiters (2 per waiter) so the
+  // finisher skips the futex wake when nobody sleeps (~240 ns saved).
+  std::atomic<std::uint32_t> done_word_{0};
+  std::atomic<AwaitNode*> awaiters_{nullptr};
+
+  std::uint64_t id_ = 0;
+  std::string name_;
+  Runtime* runtime_ = nullptr;
+  Executor* executor_ = nullptr;
+  std::exception_ptr error_;
+
+  std::int64_t submit_ns_ = 0;
+  std::atomic<std::int64_t> start_ns_{0};
+  std::atomic<std::int64_t> end_ns_{0};
+  std::atomic<std::uint64_t> total_subtasks_{0};
+  std::atomic<std::uint64_t> completed_subtasks_{0};
+
+  // Registry bookkeeping, guarded by the registry shard's mutex.
+  TaskState* reg_prev_ = nullptr;
+  TaskState* reg_next_ = nullptr;
+};
+
+// Owning smart pointer for TaskState references.
+class TaskStateRef {
+ public:
+  TaskStateRef() noexcept = default;
+  // Adopts a reference the caller already owns.
+  static TaskStateRef adopt(TaskState* s) noexcept {
+    TaskStateRef r;
+    r.ptr_ = s;
+    return r;
+  }
+  static TaskStateRef share(TaskState* s) noexcept {
+    if (s) s->add_ref();
+    return adopt(s);
+  }
+  TaskStateRef(const TaskStateRef& o) noexcept : ptr_(o.ptr_) {
+    if (ptr_) ptr_->add_ref();
+  }
+  TaskStateRef(TaskStateRef&& o) noexcept : ptr_(o.ptr_) { o.ptr_ = nullptr; }
+  TaskStateRef& operator=(TaskStateRef o) noexcept {
+    std::swap(ptr_, o.ptr_);
+    return *this;
+  }
+  ~TaskStateRef() {
+    if (ptr_) ptr_->release();
+  }
+  TaskState* get() const noexcept { return ptr_; }
+  TaskState* operator->() const noexcept { return ptr_; }
+  TaskState& operator*() const noexcept { return *ptr_; }
+  explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+ private:
+  TaskState* ptr_ = nullptr;
+};
+
+namespace this_task {
+// The submitted task whose body runs on this thread right now (callable
+// tasks, and coroutine tasks until their first suspension), or null.
+TaskState* current() noexcept;
+// Shorthands for the task's cooperative cancel token and progress.
+bool cancelled() noexcept;
+void report_progress(std::uint64_t completed, std::uint64_t total) noexcept;
+}  // namespace this_task
+
+}  // namespace dftracer::utils

@@ -1,0 +1,28 @@
+// The lifecycle of a submitted task. queued -> running -> one of the final
+// states; queued -> cancelled when cancelled before it ran.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace dftracer::utils {
+
+enum class TaskStatus : std::uint8_t { queued, running, completed, failed, cancelled, timed_out };
+
+constexpr std::string_view to_string(TaskStatus s) noexcept {
+  switch (s) {
+    case TaskStatus::queued: return "queued";
+    case TaskStatus::running: return "running";
+    case TaskStatus::completed: return "completed";
+    case TaskStatus::failed: return "failed";
+    case TaskStatus::cancelled: return "cancelled";
+    case TaskStatus::timed_out: return "timed_out";
+  }
+  return "unknown";
+}
+
+constexpr bool is_final(TaskStatus s) noexcept {
+  return s != TaskStatus::queued && s != TaskStatus::running;
+}
+
+}  // namespace dftracer::utils

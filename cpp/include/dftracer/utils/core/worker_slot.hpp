@@ -1,0 +1,54 @@
+// What each worker publishes about itself for progress and the watchdog.
+//
+// Written only by its worker, with relaxed atomics, in its own cache lines;
+// read by observers that tolerate a slightly stale view. Only submitted tasks
+// touch it: child coroutines of fork-join never do.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace dftracer::utils {
+
+enum class WorkerActivity : std::uint8_t { idle, running, parked, blocked, retired };
+
+struct alignas(64) WorkerSlot {
+  std::atomic<WorkerActivity> activity{WorkerActivity::idle};
+  std::atomic<std::uint64_t> task_id{0};        // 0: no submitted task
+  std::atomic<std::int64_t> task_since_ns{0};
+  std::atomic<std::uint64_t> tasks_run{0};
+  // Name of the current task, guarded by a sequence counter (odd while being
+  // written) so a reader never sees a torn name.
+  std::atomic<std::uint32_t> name_seq{0};
+  static constexpr std::size_t kNameBytes = 80;
+  std::atomic<char> name[kNameBytes] = {};
+
+  void publish_name(const std::string& n) noexcept {
+    std::uint32_t s = name_seq.load(std::memory_order_relaxed);
+    name_seq.store(s + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    std::size_t len = n.size() < kNameBytes - 1 ? n.size() : kNameBytes - 1;
+    for (std::size_t i = 0; i < len; ++i) name[i].store(n[i], std::memory_order_relaxed);
+    name[len].store('\0', std::memory_order_relaxed);
+    name_seq.store(s + 2, std::memory_order_release);
+  }
+
+  std::string read_name() const {
+    char buf[kNameBytes];
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      std::uint32_t before = name_seq.load(std::memory_order_acquire);
+      if (before & 1u) continue;
+      for (std::size_t i = 0; i < kNameBytes; ++i) buf[i] = name[i].load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (name_seq.load(std::memory_order_relaxed) == before) {
+        buf[kNameBytes - 1] = '\0';
+        return std::string(buf, strnlen(buf, kNameBytes));
+      }
+    }
+    return {};
+  }
+};
+
+}  // namespace dftracer::utils

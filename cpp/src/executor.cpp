@@ -1,0 +1,398 @@
+// Worker loop, stealing, parking and spare workers (see executor.hpp).
+#include "dftracer/utils/core/executor.hpp"
+
+#include <cassert>
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include "dftracer/utils/core/task_state.hpp"
+
+namespace dftracer::utils {
+
+namespace {
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// How long an out-of-work worker keeps looking before it parks. A futex wake
+// costs ~19 us here, so a worker that just ran out of work spins a little in
+// case more arrives; it never spins long enough to show as busy when idle.
+constexpr auto kSearchSpin = std::chrono::microseconds(50);
+// Every this many tasks a worker polls the injection queue before its own
+// deque, so a worker busy with local work cannot starve outside submissions.
+constexpr std::uint32_t kGlobalPollInterval = 61;
+constexpr std::size_t kMaxGlobalBatch = 32;
+
+std::uint64_t next_random(std::uint64_t& state) noexcept {
+  // xorshift64*: cheap, good enough to spread victims.
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return state * 0x2545F4914F6CDD1Dull;
+}
+
+constexpr std::uint64_t kLiveOne = 1ull << 32;
+constexpr std::uint64_t kBlockedMask = kLiveOne - 1;
+
+}  // namespace
+
+struct Executor::Worker {
+  Worker(std::uint32_t i, bool is_spare, std::size_t deque_capacity)
+      : deque(deque_capacity), index(i), spare(is_spare), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+
+  ChaseLevDeque deque;
+  WorkerSlot slot;
+  std::uint32_t index;
+  bool spare;
+  std::thread thread;
+  enum class Use : std::uint8_t { free, live, retired };
+  std::atomic<Use> use{Use::free};
+  std::uint64_t rng;
+  std::uint32_t tick = 0;
+};
+
+namespace {
+struct WorkerContext {
+  Executor* executor = nullptr;
+  void* worker = nullptr;
+  WorkerSlot* slot = nullptr;
+  int index = -1;
+};
+thread_local WorkerContext tls_worker;
+}  // namespace
+
+std::size_t resolve_thread_count(std::size_t requested) {
+  if (requested > 0) return requested;
+  if (const char* env = std::getenv("DFTRACER_UTILS_THREADS")) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(env, &end, 10);
+    if (end != env && *end == '\0' && v > 0) return v;
+  }
+#if defined(__linux__)
+  // The CPUs this process may run on (containers, taskset), not the machine's.
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<std::size_t>(n);
+  }
+#endif
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc > 0 ? hc : 1;
+}
+
+Executor::Executor(ExecutorOptions options)
+    : options_(std::move(options)),
+      threads_(resolve_thread_count(options_.threads)),
+      capacity_(threads_ + options_.max_spare_threads),
+      idle_(static_cast<std::uint32_t>(capacity_)) {
+  workers_.reserve(capacity_);
+  for (std::size_t i = 0; i < capacity_; ++i) {
+    bool spare = i >= threads_;
+    workers_.push_back(std::make_unique<Worker>(static_cast<std::uint32_t>(i), spare, spare ? 64 : 256));
+  }
+  for (std::size_t i = 0; i < threads_; ++i) start_worker(*workers_[i]);
+}
+
+Executor::~Executor() {
+  stop();
+  // Anything still queued never ran: drop task references; coroutine frames
+  // belong to their parents and are left alone.
+  auto drop = [](WorkItem w) {
+    if (w.is_task()) w.as_task()->release();
+  };
+  while (WorkItem w = injection_.pop()) drop(w);
+  for (auto& worker : workers_) {
+    while (WorkItem w = worker->deque.take()) drop(w);
+  }
+}
+
+void Executor::start_worker(Worker& w) {
+  w.use.store(Worker::Use::live, std::memory_order_relaxed);
+  w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
+  live_and_blocked_.fetch_add(kLiveOne, std::memory_order_seq_cst);
+  idle_.add_worker();
+  std::uint32_t hw = high_water_.load(std::memory_order_relaxed);
+  while (hw < w.index + 1 &&
+         !high_water_.compare_exchange_weak(hw, w.index + 1, std::memory_order_release)) {
+  }
+  w.thread = std::thread([this, &w] { worker_main(w); });
+}
+
+Executor* Executor::current() noexcept { return tls_worker.executor; }
+int Executor::current_worker_index() noexcept { return tls_worker.index; }
+WorkerSlot* Executor::current_slot() noexcept { return tls_worker.slot; }
+
+void Executor::schedule(WorkItem item) {
+  if (tls_worker.executor == this) {
+    static_cast<Worker*>(tls_worker.worker)->deque.push(item);
+    // The pushing worker is awake and will get to the item itself, so a
+    // stale view here only delays parallelism, never loses the item.
+    idle_.notify_one(/*relaxed=*/true);
+    return;
+  }
+  schedule_external(item);
+}
+
+void Executor::schedule_external(WorkItem item) {
+  injection_.push(item);
+  idle_.notify_one();
+}
+
+WorkItem Executor::take_global_batch(Worker& w) {
+  if (injection_.empty_hint()) return {};
+  std::size_t live = live_threads();
+  std::size_t n = injection_.size_hint() / (live ? live : 1) + 1;
+  if (n > kMaxGlobalBatch) n = kMaxGlobalBatch;
+  WorkItem first;
+  std::size_t got = injection_.pop_batch(n, [&](WorkItem x) {
+    if (!first) {
+      first = x;
+    } else {
+      w.deque.push(x);
+    }
+  });
+  if (got > 1) idle_.notify_one(/*relaxed=*/true);
+  return first;
+}
+
+WorkItem Executor::find_local_or_global(Worker& w) {
+  if (++w.tick % kGlobalPollInterval == 0) {
+    if (WorkItem item = take_global_batch(w)) return item;
+  }
+  if (WorkItem item = w.deque.take()) return item;
+  return take_global_batch(w);
+}
+
+WorkItem Executor::steal_or_global(Worker& w) {
+  std::uint32_t n = high_water_.load(std::memory_order_acquire);
+  if (n > 1) {
+    std::uint32_t start = static_cast<std::uint32_t>(next_random(w.rng) % n);
+    for (std::uint32_t k = 0; k < n; ++k) {
+      std::uint32_t v = start + k;
+      if (v >= n) v -= n;
+      if (v == w.index) continue;
+      ChaseLevDeque& victim = workers_[v]->deque;
+      for (int attempt = 0; attempt < 4; ++attempt) {
+        WorkItem out;
+        auto r = victim.steal(out);
+        if (r == ChaseLevDeque::StealResult::success) return out;
+        if (r == ChaseLevDeque::StealResult::empty) break;
+      }
+    }
+  }
+  return take_global_batch(w);
+}
+
+bool Executor::has_pending_work() const noexcept {
+  if (injection_.has_work()) return true;
+  std::uint32_t n = high_water_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (!workers_[i]->deque.empty_hint()) return true;
+  }
+  return false;
+}
+
+std::size_t Executor::queued_hint() const noexcept {
+  std::size_t total = injection_.size_hint();
+  std::uint32_t n = high_water_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < n; ++i) total += workers_[i]->deque.size_hint();
+  return total;
+}
+
+std::size_t Executor::live_threads() const noexcept {
+  return static_cast<std::size_t>(live_and_blocked_.load(std::memory_order_relaxed) >> 32);
+}
+
+std::size_t Executor::blocked_workers() const noexcept {
+  return static_cast<std::size_t>(live_and_blocked_.load(std::memory_order_relaxed) & kBlockedMask);
+}
+
+void Executor::run_item(Worker&, WorkItem item) {
+  if (item.is_task()) {
+    TaskState* s = item.as_task();
+    s->run_if_claimed();
+    s->release();  // the queue entry's reference
+  } else {
+    item.as_coroutine().resume();
+  }
+}
+
+void Executor::worker_main(Worker& w) {
+  tls_worker = WorkerContext{this, &w, &w.slot, static_cast<int>(w.index)};
+  bool searching = false;
+  for (;;) {
+    WorkItem item = find_local_or_global(w);
+    if (!item) {
+      if (!searching) searching = idle_.try_begin_search();
+      // Non-searchers only watch the injection queue; searchers also steal.
+      auto deadline = std::chrono::steady_clock::now() + kSearchSpin;
+      for (std::uint32_t round = 0;; ++round) {
+        item = searching ? steal_or_global(w) : take_global_batch(w);
+        if (item) break;
+        if ((round & 15) == 15 && std::chrono::steady_clock::now() >= deadline) break;
+        for (int i = 0; i < 32; ++i) cpu_relax();
+      }
+    }
+    if (item) {
+      if (searching) {
+        searching = false;
+        // The last searcher found work: there may be more, wake one more.
+        if (idle_.end_search()) idle_.notify_one();
+      }
+      run_item(w, item);
+      continue;
+    }
+    if (!park(w, searching)) break;
+  }
+  if (options_.on_worker_exit) options_.on_worker_exit();
+  w.slot.activity.store(WorkerActivity::retired, std::memory_order_relaxed);
+  tls_worker = WorkerContext{};
+  w.use.store(Worker::Use::retired, std::memory_order_release);
+}
+
+bool Executor::park(Worker& w, bool& searching) {
+  if (stopping_.load(std::memory_order_acquire)) {
+    // Drain before exiting: only leave when nothing is queued anywhere.
+    return has_pending_work();
+  }
+  if (w.spare && try_retire_spare()) {
+    idle_.remove_worker(searching);
+    searching = false;
+    return false;
+  }
+  bool last_searcher = false;
+  w.slot.activity.store(WorkerActivity::parked, std::memory_order_relaxed);
+  if (!idle_.prepare_park(w.index, searching, last_searcher)) {
+    // Stopping: go round once more and exit once drained.
+    w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
+    return true;
+  }
+  searching = false;
+  // The last searcher re-checks every queue: work published before our
+  // state change was not announced to anyone (a producer saw a searcher).
+  if (last_searcher && has_pending_work()) idle_.notify_one();
+  idle_.wait_parked(w.index);
+  searching = true;  // notify_one wakes workers as searchers
+  w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
+  return true;
+}
+
+bool Executor::try_retire_spare() {
+  std::uint64_t s = live_and_blocked_.load(std::memory_order_seq_cst);
+  for (;;) {
+    std::uint64_t live = s >> 32;
+    std::uint64_t blocked = s & kBlockedMask;
+    if (live <= blocked + threads_) return false;  // still needed
+    if (live_and_blocked_.compare_exchange_weak(s, s - kLiveOne, std::memory_order_seq_cst)) {
+      return true;
+    }
+  }
+}
+
+void Executor::begin_blocking() {
+  std::uint64_t prev = live_and_blocked_.fetch_add(1, std::memory_order_seq_cst);
+  idle_.begin_blocking();
+  std::uint64_t live = prev >> 32;
+  std::uint64_t blocked = (prev & kBlockedMask) + 1;
+  if (live < blocked + threads_) {
+    start_spare();
+  } else if (has_pending_work()) {
+    idle_.notify_one();
+  }
+}
+
+void Executor::end_blocking() {
+  idle_.end_blocking();
+  live_and_blocked_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void Executor::start_spare() {
+  std::lock_guard lock(spare_mu_);
+  for (std::size_t i = threads_; i < capacity_; ++i) {
+    Worker& w = *workers_[i];
+    Worker::Use use = w.use.load(std::memory_order_acquire);
+    if (use == Worker::Use::live) continue;
+    if (w.thread.joinable()) w.thread.join();  // a retired spare: reuse its slot
+    spares_started_.fetch_add(1, std::memory_order_relaxed);
+    start_worker(w);
+    return;
+  }
+  // Every spare slot is in use: the blocked worker just waits. Progress can
+  // still come from the other workers; the watchdog reports starvation.
+}
+
+Executor::BlockingScope::BlockingScope() noexcept : ex_(tls_worker.executor) {
+  if (!ex_) return;
+  previous_ = tls_worker.slot->activity.load(std::memory_order_relaxed);
+  tls_worker.slot->activity.store(WorkerActivity::blocked, std::memory_order_relaxed);
+  ex_->begin_blocking();
+}
+
+Executor::BlockingScope::~BlockingScope() {
+  if (!ex_) return;
+  ex_->end_blocking();
+  tls_worker.slot->activity.store(previous_, std::memory_order_relaxed);
+}
+
+void Executor::stop() {
+  if (tls_worker.executor == this) {
+    throw std::logic_error("Executor::stop() called from one of its own workers");
+  }
+  if (stopped_.exchange(true, std::memory_order_acq_rel)) return;
+  stopping_.store(true, std::memory_order_seq_cst);
+  idle_.notify_all_and_stop();
+  for (std::size_t i = 0; i < threads_; ++i) {
+    if (workers_[i]->thread.joinable()) workers_[i]->thread.join();
+  }
+  // Spares may still be starting while the last blocked waits end: join
+  // until none is live.
+  for (;;) {
+    std::vector<std::thread> to_join;
+    {
+      std::lock_guard lock(spare_mu_);
+      for (std::size_t i = threads_; i < capacity_; ++i) {
+        if (workers_[i]->thread.joinable()) to_join.push_back(std::move(workers_[i]->thread));
+      }
+    }
+    if (to_join.empty()) break;
+    for (auto& t : to_join) t.join();
+  }
+}
+
+std::vector<Executor::WorkerView> Executor::workers_view() const {
+  std::vector<WorkerView> out;
+  std::uint32_t n = high_water_.load(std::memory_order_acquire);
+  out.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const Worker& w = *workers_[i];
+    if (w.use.load(std::memory_order_acquire) != Worker::Use::live) continue;
+    const WorkerSlot& s = w.slot;
+    WorkerView v{};
+    v.index = w.index;
+    v.spare = w.spare;
+    v.activity = s.activity.load(std::memory_order_relaxed);
+    v.task_id = s.task_id.load(std::memory_order_relaxed);
+    v.task_name = v.task_id ? s.read_name() : std::string();
+    v.task_since_ns = s.task_since_ns.load(std::memory_order_relaxed);
+    v.tasks_run = s.tasks_run.load(std::memory_order_relaxed);
+    v.queue_depth = w.deque.size_hint();
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace dftracer::utils

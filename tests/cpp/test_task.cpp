@@ -1,0 +1,83 @@
+// Task<T>: laziness, symmetric transfer, exceptions, move-only results.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <stdexcept>
+
+#include "dftracer/utils/runtime.hpp"
+
+using namespace dftracer::utils;
+
+namespace {
+Task<int> answer() { co_return 42; }
+Task<int> add_one(int x) { co_return x + 1; }
+Task<int> chain(int depth) {
+  if (depth == 0) co_return 0;
+  int v = co_await chain(depth - 1);
+  co_return v + 1;
+}
+Task<void> thrower() {
+  throw std::runtime_error("boom");
+  co_return;
+}
+Task<std::unique_ptr<int>> make_unique_value() { co_return std::make_unique<int>(7); }
+}  // namespace
+
+TEST(Task, IsLazyUntilAwaited) {
+  bool started = false;
+  // The closure must outlive the coroutine: it holds the captures.
+  auto body = [&]() -> Task<void> {
+    started = true;
+    co_return;
+  };
+  auto t = body();
+  EXPECT_FALSE(started);
+  Runtime rt({.threads = 1});
+  sync_wait(rt, std::move(t));
+  EXPECT_TRUE(started);
+}
+
+TEST(Task, AwaitReturnsValue) {
+  Runtime rt({.threads = 1});
+  EXPECT_EQ(sync_wait(rt, add_one(41)), 42);
+  EXPECT_EQ(sync_wait(rt, answer()), 42);
+}
+
+TEST(Task, DeepAwaitChainDoesNotGrowTheStack) {
+  Runtime rt({.threads = 1});
+  // 100k nested awaits would overflow an 8 MB stack without symmetric transfer.
+  EXPECT_EQ(sync_wait(rt, chain(100000)), 100000);
+}
+
+TEST(Task, ExceptionPropagatesToAwaiter) {
+  Runtime rt({.threads = 1});
+  auto outer = []() -> Task<int> {
+    try {
+      co_await thrower();
+    } catch (const std::runtime_error& e) {
+      co_return std::string(e.what()) == "boom" ? 1 : 2;
+    }
+    co_return 0;
+  };
+  EXPECT_EQ(sync_wait(rt, outer()), 1);
+  EXPECT_THROW(sync_wait(rt, thrower()), std::runtime_error);
+}
+
+TEST(Task, MoveOnlyResult) {
+  Runtime rt({.threads = 1});
+  std::unique_ptr<int> p = sync_wait(rt, make_unique_value());
+  ASSERT_TRUE(p);
+  EXPECT_EQ(*p, 7);
+}
+
+TEST(Task, UnstartedTaskIsDestroyedWithoutRunning) {
+  int runs = 0;
+  {
+    auto body = [&]() -> Task<void> {
+      ++runs;
+      co_return;
+    };
+    auto t = body();
+  }
+  EXPECT_EQ(runs, 0);
+}

@@ -10,6 +10,10 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#include <signal.h>
+#endif
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -129,7 +133,19 @@ void Executor::start_worker(Worker& w) {
   while (hw < w.index + 1 &&
          !high_water_.compare_exchange_weak(hw, w.index + 1, std::memory_order_release)) {
   }
+#if defined(__unix__) || defined(__APPLE__)
+  // Workers block asynchronous signals (they inherit the creator's mask), so
+  // Ctrl-C is delivered to a thread that can act on it, typically a main
+  // thread waiting on a handle: its futex wait returns early (EINTR).
+  sigset_t all, previous;
+  sigfillset(&all);
+  for (int sync_signal : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) sigdelset(&all, sync_signal);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
   w.thread = std::thread([this, &w] { worker_main(w); });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+#else
+  w.thread = std::thread([this, &w] { worker_main(w); });
+#endif
 }
 
 Executor* Executor::current() noexcept { return tls_worker.executor; }

@@ -1,0 +1,75 @@
+// Kept per-worker Python thread states (see gil.hpp).
+#include "gil.hpp"
+
+#include <atomic>
+
+#include "dftracer/utils/core/executor.hpp"
+
+namespace dftracer::utils::python {
+
+namespace {
+thread_local PyThreadState* tls_kept_state = nullptr;
+std::atomic<bool> g_exiting{false};
+}  // namespace
+
+bool python_exiting() noexcept {
+  if (g_exiting.load(std::memory_order_acquire)) return true;
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing() != 0;
+#else
+  return _Py_IsFinalizing() != 0;
+#endif
+}
+
+void mark_python_exiting() noexcept { g_exiting.store(true, std::memory_order_release); }
+
+ScopedGil::ScopedGil() {
+  if (PyGILState_Check()) {
+    mode_ = Mode::already_held;
+    return;
+  }
+  if (Executor::current() != nullptr) {
+    if (tls_kept_state == nullptr) {
+      // First Python call on this worker: create its thread state and keep
+      // the Ensure reference for the worker's lifetime.
+      PyGILState_Ensure();
+      tls_kept_state = PyThreadState_Get();
+    } else {
+      PyEval_RestoreThread(tls_kept_state);
+    }
+    mode_ = Mode::kept_state;
+    return;
+  }
+  gilstate_ = PyGILState_Ensure();
+  mode_ = Mode::gilstate;
+}
+
+ScopedGil::~ScopedGil() {
+  switch (mode_) {
+    case Mode::already_held: break;
+    case Mode::kept_state: PyEval_SaveThread(); break;
+    case Mode::gilstate: PyGILState_Release(gilstate_); break;
+  }
+}
+
+void release_worker_thread_state() noexcept {
+  PyThreadState* state = tls_kept_state;
+  tls_kept_state = nullptr;
+  if (state == nullptr || python_exiting()) return;
+  PyEval_RestoreThread(state);
+  // Balances the first PyGILState_Ensure: deletes the thread state and
+  // releases the GIL.
+  PyGILState_Release(PyGILState_UNLOCKED);
+}
+
+GilSafeObject::~GilSafeObject() {
+  if (!obj) return;
+  if (python_exiting()) {
+    obj.release();  // leaked on purpose: no Python calls during finalization
+    return;
+  }
+  ScopedGil gil;
+  obj = pybind11::object();
+}
+
+}  // namespace dftracer::utils::python

@@ -1,0 +1,53 @@
+// dftracer.utils._core: the extension module. Registration only; each class
+// lives in its own file.
+#include <pybind11/pybind11.h>
+
+#include "dftracer/utils/core/errors.hpp"
+#include "dftracer/utils/core/executor.hpp"
+#include "dftracer/utils/core/task_state.hpp"
+#include "gil.hpp"
+#include "native_handle.hpp"
+#include "native_runtime.hpp"
+
+namespace py = pybind11;
+using namespace dftracer::utils;
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "C++ engine of dftracer.utils (work-stealing coroutine runtime).";
+  m.attr("__version__") = DFTRACER_UTILS_VERSION;
+
+  auto& timeout_error = py::register_exception<TaskTimeoutError>(m, "TaskTimeoutError", PyExc_TimeoutError);
+  timeout_error.attr("__module__") = "dftracer.utils";
+  timeout_error.attr("__doc__") = "A task ran past its deadline (a TimeoutError).";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const RuntimeShutdownError& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+
+  python::register_native_handle(m);
+  python::register_native_runtime(m);
+
+  m.def("mark_interpreter_exiting", &python::mark_python_exiting,
+        "Called from the package's atexit hook: runtime threads stop touching Python.");
+  m.def("current_task_cancelled", &this_task::cancelled,
+        "True when the task running this code was asked to stop (cancel or timeout).");
+  m.def(
+      "report_progress",
+      [](std::uint64_t completed, std::uint64_t total) { this_task::report_progress(completed, total); },
+      py::arg("completed"), py::arg("total"));
+  m.def("current_task_id", []() -> std::int64_t {
+    TaskState* t = this_task::current();
+    return t ? static_cast<std::int64_t>(t->id()) : -1;
+  });
+  m.def("default_thread_count", []() { return resolve_thread_count(0); },
+        "The compute thread count threads=0 resolves to (DFTRACER_UTILS_THREADS or the usable CPUs).");
+#ifdef NDEBUG
+  m.attr("build_type") = "release";
+#else
+  m.attr("build_type") = "debug";
+#endif
+  m.attr("compiler") = __VERSION__;
+}

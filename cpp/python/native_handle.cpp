@@ -1,0 +1,105 @@
+// _NativeTaskHandle bindings (see native_handle.hpp).
+#include "native_handle.hpp"
+
+#include <pybind11/stl.h>
+
+#include "dftracer/utils/core/errors.hpp"
+#include "python_task.hpp"
+#include "waiting.hpp"
+
+namespace dftracer::utils::python {
+
+namespace {
+py::object cancelled_error_type() {
+  return py::module_::import("concurrent.futures").attr("CancelledError");
+}
+
+double ms_between(std::int64_t from_ns, std::int64_t to_ns) {
+  if (from_ns == 0 || to_ns == 0 || to_ns < from_ns) return 0.0;
+  return static_cast<double>(to_ns - from_ns) / 1e6;
+}
+
+[[noreturn]] void raise_object(py::handle exc) {
+  PyObject* type = reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr()));
+  PyObject* tb = PyException_GetTraceback(exc.ptr());  // new reference or null
+  Py_INCREF(type);
+  Py_INCREF(exc.ptr());
+  PyErr_Restore(type, exc.ptr(), tb);
+  throw py::error_already_set();
+}
+}  // namespace
+
+py::object exception_for(TaskState& task) {
+  if (auto* py_state = dynamic_cast<PyResultTaskState*>(&task)) {
+    py::object exc = py_state->exception_object();
+    if (!exc.is_none()) return exc;
+  }
+  std::exception_ptr error = task.error();
+  if (!error) return py::none();
+  try {
+    std::rethrow_exception(error);
+  } catch (const TaskCancelledError& e) {
+    return cancelled_error_type()(e.what());
+  } catch (const TaskTimeoutError& e) {
+    return py::module_::import("dftracer.utils._core").attr("TaskTimeoutError")(e.what());
+  } catch (const std::exception& e) {
+    return py::reinterpret_borrow<py::object>(PyExc_RuntimeError)(e.what());
+  } catch (...) {
+    return py::reinterpret_borrow<py::object>(PyExc_RuntimeError)("unknown native error");
+  }
+}
+
+py::object NativeHandle::result(std::optional<double> timeout_s) const {
+  if (!wait_task(*state, checked_timeout(timeout_s))) {
+    // Like concurrent.futures: the task goes on, only this wait gave up.
+    PyErr_SetString(PyExc_TimeoutError, ("task '" + state->name() + "' did not finish in time").c_str());
+    throw py::error_already_set();
+  }
+  TaskStatus s = state->status();
+  if (s == TaskStatus::completed) {
+    if (auto* py_state = dynamic_cast<PyResultTaskState*>(state.get())) return py_state->result();
+    return py::none();
+  }
+  raise_object(exception_for(*state));
+}
+
+py::object NativeHandle::exception() const {
+  if (!state->done() || state->status() == TaskStatus::completed) return py::none();
+  return exception_for(*state);
+}
+
+void register_native_handle(py::module_& m) {
+  py::class_<NativeHandle>(m, "_NativeTaskHandle",
+                           "Native view of one submitted task. Wrapped by dftracer.utils.TaskHandle.")
+      .def_property_readonly("task_id", [](const NativeHandle& h) { return h.state->id(); })
+      .def_property_readonly("name", [](const NativeHandle& h) { return h.state->name(); })
+      .def_property_readonly("state", [](const NativeHandle& h) { return std::string(to_string(h.state->status())); })
+      .def("done", [](const NativeHandle& h) { return h.state->done(); })
+      .def(
+          "wait",
+          [](const NativeHandle& h, std::optional<double> timeout) {
+            return wait_task(*h.state, checked_timeout(timeout));
+          },
+          py::arg("timeout") = py::none(),
+          "Blocks until the task is final or the timeout (seconds) passes; returns done().")
+      .def("result", &NativeHandle::result, py::arg("timeout") = py::none())
+      .def("exception", &NativeHandle::exception)
+      .def("cancel", [](const NativeHandle& h) { return h.state->cancel(); })
+      .def("cancelled", [](const NativeHandle& h) { return h.state->status() == TaskStatus::cancelled; })
+      .def("cancel_requested", [](const NativeHandle& h) { return h.state->cancel_requested(); })
+      .def_property_readonly("queued_duration_ms",
+                             [](const NativeHandle& h) {
+                               auto start = h.state->start_ns();
+                               return ms_between(h.state->submit_ns(), start ? start : h.state->end_ns());
+                             })
+      .def_property_readonly("execution_duration_ms",
+                             [](const NativeHandle& h) { return ms_between(h.state->start_ns(), h.state->end_ns()); })
+      .def("__eq__", [](const NativeHandle& a, const NativeHandle& b) { return a.state.get() == b.state.get(); })
+      .def("__hash__", [](const NativeHandle& h) { return std::hash<const void*>()(h.state.get()); })
+      .def("__repr__", [](const NativeHandle& h) {
+        return "<_NativeTaskHandle id=" + std::to_string(h.state->id()) + " name='" + h.state->name() +
+               "' state=" + std::string(to_string(h.state->status())) + ">";
+      });
+}
+
+}  // namespace dftracer::utils::python

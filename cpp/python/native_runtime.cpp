@@ -1,0 +1,249 @@
+// _NativeRuntime bindings (see native_runtime.hpp).
+#include "native_runtime.hpp"
+
+#include <pybind11/stl.h>
+
+#include <thread>
+
+#include "gil.hpp"
+#include "python_task.hpp"
+#include "waiting.hpp"
+
+namespace dftracer::utils::python {
+
+namespace {
+// A task counts as stalled for is_responsive() when work is queued and
+// nothing has finished for this long.
+constexpr std::int64_t kStallNs = 10'000'000'000;
+
+double ms_between(std::int64_t from_ns, std::int64_t to_ns) {
+  if (from_ns == 0 || to_ns == 0 || to_ns < from_ns) return 0.0;
+  return static_cast<double>(to_ns - from_ns) / 1e6;
+}
+
+py::dict task_entry(const TaskSnapshot& s, std::int64_t now) {
+  py::dict d;
+  d["task_id"] = s.id;
+  d["name"] = s.name;
+  d["state"] = std::string(to_string(s.status));
+  std::int64_t queued_until = s.start_ns ? s.start_ns : (s.end_ns ? s.end_ns : now);
+  d["queued_duration_ms"] = ms_between(s.submit_ns, queued_until);
+  d["execution_duration_ms"] = s.start_ns ? ms_between(s.start_ns, s.end_ns ? s.end_ns : now) : 0.0;
+  double pct;
+  if (s.total_subtasks > 0) {
+    pct = 100.0 * static_cast<double>(s.completed_subtasks) / static_cast<double>(s.total_subtasks);
+    if (pct > 100.0) pct = 100.0;
+  } else {
+    pct = s.status == TaskStatus::completed ? 100.0 : 0.0;
+  }
+  d["progress_pct"] = pct;
+  d["total_subtasks"] = s.total_subtasks;
+  d["completed_subtasks"] = s.completed_subtasks;
+  return d;
+}
+
+const char* activity_name(WorkerActivity a) {
+  switch (a) {
+    case WorkerActivity::idle: return "idle";
+    case WorkerActivity::running: return "running";
+    case WorkerActivity::parked: return "parked";
+    case WorkerActivity::blocked: return "blocked";
+    case WorkerActivity::retired: return "retired";
+  }
+  return "unknown";
+}
+}  // namespace
+
+NativeRuntime::NativeRuntime(std::size_t threads, std::size_t io_threads, std::size_t python_threads,
+                             std::size_t recent_capacity)
+    : permits_(std::make_unique<PythonPermits>(static_cast<std::uint32_t>(python_threads))),
+      created_ns_(now_ns()) {
+  RuntimeOptions options;
+  options.threads = threads;
+  options.io_threads = io_threads;
+  options.registry.recent_capacity = recent_capacity;
+  options.on_worker_exit = &release_worker_thread_state;
+  py::gil_scoped_release nogil;
+  runtime_ = std::make_unique<Runtime>(options);
+}
+
+NativeRuntime::~NativeRuntime() {
+  if (!runtime_) return;
+  if (Runtime::current() == runtime_.get()) {
+    // Dropped from inside one of its own tasks: it cannot join itself here.
+    // A helper thread waits for that task to end and tears the runtime down.
+    std::thread([rt = std::move(runtime_)]() mutable { rt.reset(); }).detach();
+    return;
+  }
+  py::gil_scoped_release nogil;
+  runtime_.reset();
+}
+
+void NativeRuntime::abandon() noexcept {
+  (void)runtime_.release();
+  (void)permits_.release();
+}
+
+NativeHandle NativeRuntime::submit_callable(py::object fn, py::tuple args, py::object kwargs, std::string name,
+                                            bool io) {
+  auto* state = new PythonTaskState(std::move(fn), std::move(args), std::move(kwargs), std::move(name),
+                                    permits_.get());
+  TaskStateRef ref = TaskStateRef::adopt(state);
+  // No GIL release here: submitting is a few hundred nanoseconds and never
+  // blocks on Python; releasing would cost more than it saves.
+  runtime_->submit_state(*state, io ? Pool::io : Pool::compute);
+  return NativeHandle{std::move(ref)};
+}
+
+bool NativeRuntime::wait_all(std::optional<double> timeout_s) {
+  return python::wait_all(*runtime_, checked_timeout(timeout_s));
+}
+
+void NativeRuntime::shutdown(bool wait) {
+  if (Runtime::current() == runtime_.get()) {
+    throw std::logic_error("shutdown() called from inside one of this runtime's tasks would wait for itself");
+  }
+  if (runtime_->is_shut_down()) return;
+  if (!wait) {
+    // Cancel queued work now; shutdown(false) below would do it too, but
+    // doing it here keeps the interruptible wait in charge of the rest.
+    for (auto& t : runtime_->registry().queued_tasks()) t->cancel();
+  }
+  // Drain interruptibly (Ctrl-C works), then close and join.
+  python::wait_all(*runtime_, std::nullopt);
+  py::gil_scoped_release nogil;
+  runtime_->shutdown(wait);
+}
+
+void NativeRuntime::set_error_callback(py::object callback) {
+  if (callback.is_none()) {
+    runtime_->set_failure_hook(nullptr);
+    return;
+  }
+  auto holder = std::make_shared<GilSafeObject>(std::move(callback));
+  runtime_->set_failure_hook([holder](TaskState& task) {
+    if (python_exiting()) return;
+    ScopedGil gil;
+    try {
+      NativeHandle handle{TaskStateRef::share(&task)};
+      holder->obj(py::cast(std::move(handle)), exception_for(task));
+    } catch (py::error_already_set& e) {
+      // The Python wrapper logs callback errors itself; this only catches
+      // what escaped it (e.g. a failing logging handler).
+      e.discard_as_unraisable("dftracer.utils error callback");
+    } catch (const std::exception&) {
+    }
+  });
+}
+
+bool NativeRuntime::is_responsive() const {
+  if (runtime_->is_shut_down()) return false;
+  RegistryTotals t = runtime_->registry().totals();
+  if (t.queued == 0) return true;
+  std::int64_t last_progress = created_ns_;
+  for (const auto& s : runtime_->registry().recent()) last_progress = std::max(last_progress, s.end_ns);
+  for (const auto& w : runtime_->compute().workers_view()) {
+    if (w.task_id) last_progress = std::max(last_progress, w.task_since_ns);
+  }
+  return now_ns() - last_progress < kStallNs;
+}
+
+py::dict NativeRuntime::progress(std::size_t max_tasks) const {
+  Registry& reg = runtime_->registry();
+  RegistryTotals t = reg.totals();
+  std::vector<TaskSnapshot> live = reg.live(max_tasks);
+  std::vector<TaskSnapshot> recent = reg.recent();
+  std::vector<ErrorRecord> errors = reg.errors();
+  std::int64_t now = now_ns();
+
+  py::dict d;
+  d["total"] = t.submitted;
+  d["completed"] = t.completed;
+  d["running"] = t.running;
+  d["queued"] = t.queued;
+  d["failed"] = t.failed + t.timed_out;
+  d["cancelled"] = t.cancelled;
+  d["timed_out"] = t.timed_out;
+
+  py::list workers;
+  auto add_workers = [&](Executor& ex, const char* pool, std::size_t id_base) {
+    for (const auto& w : ex.workers_view()) {
+      py::dict wd;
+      wd["id"] = id_base + w.index;
+      wd["pool"] = pool;
+      wd["idle"] = w.task_id == 0;
+      wd["task"] = w.task_name;
+      wd["queue_depth"] = w.queue_depth;
+      wd["state"] = activity_name(w.activity);
+      wd["tasks_run"] = w.tasks_run;
+      wd["temporary"] = w.spare;
+      wd["busy_ms"] = w.task_id ? ms_between(w.task_since_ns, now) : 0.0;
+      workers.append(std::move(wd));
+    }
+  };
+  add_workers(runtime_->compute(), "compute", 0);
+  add_workers(runtime_->io(), "io", 100000);
+  d["workers"] = workers;
+
+  py::list tasks;
+  for (const auto& s : recent) tasks.append(task_entry(s, now));
+  for (const auto& s : live) tasks.append(task_entry(s, now));
+  d["tasks"] = tasks;
+  d["tasks_truncated"] = live.size() >= max_tasks && (t.queued + t.running) > live.size();
+
+  py::list errs;
+  for (const auto& e : errors) {
+    py::dict ed;
+    ed["task_id"] = e.task_id;
+    ed["name"] = e.task_name;
+    ed["state"] = std::string(to_string(e.status));
+    ed["message"] = e.message;
+    errs.append(std::move(ed));
+  }
+  d["errors"] = errs;
+  return d;
+}
+
+void register_native_runtime(py::module_& m) {
+  py::class_<NativeRuntime>(m, "_NativeRuntime", "The C++ runtime behind dftracer.utils.Runtime.")
+      .def(py::init<std::size_t, std::size_t, std::size_t, std::size_t>(), py::arg("threads") = 0,
+           py::arg("io_threads") = 0, py::arg("python_threads") = 0, py::arg("recent_capacity") = 1024)
+      .def("submit_callable", &NativeRuntime::submit_callable, py::arg("fn"), py::arg("args"), py::arg("kwargs"),
+           py::arg("name"), py::arg("io") = false)
+      .def("wait_all", &NativeRuntime::wait_all, py::arg("timeout") = py::none())
+      .def("shutdown", &NativeRuntime::shutdown, py::arg("wait") = true)
+      .def("set_error_callback", &NativeRuntime::set_error_callback, py::arg("callback"))
+      .def("progress", &NativeRuntime::progress, py::arg("max_tasks") = 1000)
+      .def("is_responsive", &NativeRuntime::is_responsive)
+      .def("failed",
+           [](NativeRuntime& self) {
+             std::vector<NativeHandle> out;
+             for (auto& r : self.runtime().registry().failed()) out.push_back(NativeHandle{r});
+             return out;
+           })
+      .def("clear_failed", [](NativeRuntime& self) { self.runtime().registry().clear_failed(); })
+      .def("take_unreported_failures",
+           [](NativeRuntime& self) {
+             std::vector<NativeHandle> out;
+             for (auto& r : self.runtime().registry().take_unreported_failures()) out.push_back(NativeHandle{r});
+             return out;
+           })
+      .def("owns", [](NativeRuntime& self, const NativeHandle& h) { return h.state->runtime() == &self.runtime(); })
+      .def("abandon", &NativeRuntime::abandon)
+      .def(
+          "cancel_pending",
+          [](NativeRuntime& self) {
+            // Queued tasks are cancelled; running ones are asked to stop.
+            std::size_t n = 0;
+            for (auto& t : self.runtime().registry().live_tasks()) n += t->cancel() ? 1 : 0;
+            return n;
+          },
+          "Cancels every queued task and sets the cancel token of running ones; returns how many were cancelled.")
+      .def_property_readonly("threads", [](NativeRuntime& self) { return self.runtime().threads(); })
+      .def_property_readonly("io_threads", [](NativeRuntime& self) { return self.runtime().io_threads(); })
+      .def_property_readonly("python_threads", &NativeRuntime::python_threads)
+      .def_property_readonly("is_shut_down", [](NativeRuntime& self) { return self.runtime().is_shut_down(); })
+      .def_property_readonly("active", [](NativeRuntime& self) { return self.runtime().active(); });
+}
+
+}  // namespace dftracer::utils::python

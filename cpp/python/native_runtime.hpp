@@ -1,0 +1,47 @@
+// _NativeRuntime: the Python view of one C++ Runtime, plus what only a
+// Python host needs (the python_threads cap, the Python error callback).
+// dftracer.utils.Runtime wraps it.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "dftracer/utils/core/runtime.hpp"
+#include "native_handle.hpp"
+#include "python_permits.hpp"
+
+namespace dftracer::utils::python {
+
+namespace py = pybind11;
+
+class NativeRuntime {
+ public:
+  NativeRuntime(std::size_t threads, std::size_t io_threads, std::size_t python_threads,
+                std::size_t recent_capacity);
+  ~NativeRuntime();
+
+  NativeHandle submit_callable(py::object fn, py::tuple args, py::object kwargs, std::string name, bool io);
+  bool wait_all(std::optional<double> timeout_s);
+  void shutdown(bool wait);
+  void set_error_callback(py::object callback);
+  py::dict progress(std::size_t max_tasks) const;
+  bool is_responsive() const;
+
+  Runtime& runtime() { return *runtime_; }
+  std::size_t python_threads() const { return permits_->cap() ? permits_->cap() : runtime_->threads(); }
+  // Leaks the runtime on purpose (a forked child: its threads do not exist
+  // there, so nothing may be joined or freed).
+  void abandon() noexcept;
+
+ private:
+  std::unique_ptr<PythonPermits> permits_;
+  std::unique_ptr<Runtime> runtime_;
+  std::int64_t created_ns_;
+};
+
+void register_native_runtime(py::module_& m);
+
+}  // namespace dftracer::utils::python

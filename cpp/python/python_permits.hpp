@@ -1,0 +1,55 @@
+// The `python_threads` cap: how many Python callables may run at once.
+//
+// A worker holds one permit while it runs a Python callable (nested inline
+// runs on the same thread reuse it) and gives it back while it blocks on a
+// handle, so a parent waiting for its child never keeps the child from a
+// permit. Waiting for a permit counts as blocking (the pool may add a
+// temporary worker). A cap of 0 means no cap.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace dftracer::utils::python {
+
+class PythonPermits {
+ public:
+  explicit PythonPermits(std::uint32_t cap) : cap_(cap), available_(cap) {}
+  std::uint32_t cap() const noexcept { return cap_; }
+
+  // RAII: holds a permit on this thread (reentrant).
+  class Hold {
+   public:
+    explicit Hold(PythonPermits* permits);
+    ~Hold();
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+
+   private:
+    PythonPermits* permits_;
+  };
+
+  // RAII: gives this thread's permit back for a blocking wait, retakes it
+  // afterwards. No-op when the thread holds none.
+  class Pause {
+   public:
+    Pause();
+    ~Pause();
+    Pause(const Pause&) = delete;
+    Pause& operator=(const Pause&) = delete;
+
+   private:
+    PythonPermits* permits_ = nullptr;
+    int depth_ = 0;
+  };
+
+ private:
+  void acquire();
+  void release();
+
+  std::uint32_t cap_;
+  std::atomic<std::uint32_t> available_;
+  std::atomic<std::uint32_t> sleepers_{0};
+};
+
+}  // namespace dftracer::utils::python

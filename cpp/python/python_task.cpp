@@ -1,0 +1,99 @@
+// Running Python callables on workers (see python_task.hpp).
+#include "python_task.hpp"
+
+#include "gil.hpp"
+
+namespace dftracer::utils::python {
+
+std::string describe_python_exception(py::handle exc) noexcept {
+  std::string out = Py_TYPE(exc.ptr())->tp_name;
+  PyObject* text = PyObject_Str(exc.ptr());
+  if (text) {
+    const char* s = PyUnicode_AsUTF8(text);
+    if (s && *s) {
+      out += ": ";
+      out += s;
+    }
+    Py_DECREF(text);
+  }
+  if (PyErr_Occurred()) PyErr_Clear();  // str() of a hostile exception may raise
+  return out;
+}
+
+PyResultTaskState::~PyResultTaskState() {
+  if (!result_ && !exception_) return;
+  if (python_exiting()) {
+    result_.release();
+    exception_.release();
+    return;
+  }
+  ScopedGil gil;
+  result_ = py::object();
+  exception_ = py::object();
+}
+
+std::string PyResultTaskState::store_current_exception() {
+  PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+  PyErr_Fetch(&type, &value, &traceback);
+  PyErr_NormalizeException(&type, &value, &traceback);
+  if (traceback && value) PyException_SetTraceback(value, traceback);
+  Py_XDECREF(type);
+  Py_XDECREF(traceback);
+  exception_ = py::reinterpret_steal<py::object>(value);
+  return describe_python_exception(exception_);
+}
+
+PythonTaskState::PythonTaskState(py::object fn, py::tuple args, py::object kwargs, std::string name,
+                                 PythonPermits* permits)
+    : PyResultTaskState(std::move(name)),
+      fn_(std::move(fn)),
+      args_(std::move(args)),
+      kwargs_(std::move(kwargs)),
+      permits_(permits) {}
+
+PythonTaskState::~PythonTaskState() {
+  // Normally dropped by run(); still set when the task never ran.
+  if (!fn_ && !args_ && !kwargs_) return;
+  if (python_exiting()) {
+    fn_.release();
+    args_.release();
+    kwargs_.release();
+    return;
+  }
+  ScopedGil gil;
+  fn_ = py::object();
+  args_ = py::object();
+  kwargs_ = py::object();
+}
+
+void PythonTaskState::run() {
+  if (python_exiting()) {
+    finish_failure(std::make_exception_ptr(PythonTaskError("the Python interpreter is exiting")));
+    return;
+  }
+  PythonPermits::Hold permit(permits_);
+  bool ok;
+  std::string message;
+  {
+    ScopedGil gil;
+    PyObject* kwargs = kwargs_ && !kwargs_.is_none() ? kwargs_.ptr() : nullptr;
+    PyObject* r = PyObject_Call(fn_.ptr(), args_.ptr(), kwargs);
+    ok = r != nullptr;
+    if (ok) {
+      store_result(py::reinterpret_steal<py::object>(r));
+    } else {
+      message = store_current_exception();
+    }
+    // Drop the callable and its arguments now, while we hold the GIL.
+    fn_ = py::object();
+    args_ = py::object();
+    kwargs_ = py::object();
+  }
+  if (ok) {
+    finish_success();
+  } else {
+    finish_failure(std::make_exception_ptr(PythonTaskError(message)));
+  }
+}
+
+}  // namespace dftracer::utils::python

@@ -1,0 +1,28 @@
+// Blocking waits called from Python: GIL released, interruptible.
+//
+// The main thread waits in short slices and runs PyErr_CheckSignals between
+// them, so Ctrl-C raises KeyboardInterrupt promptly (workers block signals,
+// so SIGINT also cuts a slice short). On a runtime worker without a timeout
+// the wait goes through TaskState::wait, which runs a still-queued task
+// inline or lets the pool add a temporary worker, and the worker's
+// python_threads permit is handed back for the duration.
+#pragma once
+
+#include <optional>
+
+#include "dftracer/utils/core/runtime.hpp"
+#include "dftracer/utils/core/task_state.hpp"
+
+namespace dftracer::utils::python {
+
+// Seconds -> true when done, false when the timeout passed. Raises (throws
+// pybind11::error_already_set) on a pending signal. GIL held on entry.
+bool wait_task(TaskState& task, std::optional<double> timeout_s);
+
+// Runtime::wait_all with the same rules.
+bool wait_all(Runtime& runtime, std::optional<double> timeout_s);
+
+// Converts a user timeout in seconds, rejecting negative and NaN values.
+std::optional<double> checked_timeout(std::optional<double> timeout_s);
+
+}  // namespace dftracer::utils::python

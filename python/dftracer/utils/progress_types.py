@@ -1,0 +1,60 @@
+"""Typed shape of :meth:`Runtime.get_progress`'s result."""
+
+from __future__ import annotations
+
+from typing import List, TypedDict
+
+__all__ = ["Progress", "WorkerProgress", "TaskProgress", "ErrorProgress"]
+
+
+class WorkerProgress(TypedDict):
+    """One worker thread of the compute or I/O pool."""
+
+    id: int
+    pool: str  # "compute" or "io"
+    idle: bool  # no submitted task running on it
+    task: str  # name of the task it runs, "" when idle
+    queue_depth: int  # items in its own deque
+    state: str  # idle, running, parked, blocked
+    tasks_run: int
+    temporary: bool  # added while other workers were blocked
+    busy_ms: float  # how long the current task has run
+
+
+class TaskProgress(TypedDict):
+    """A live task, or one of the recently finished ones."""
+
+    task_id: int
+    name: str
+    state: str  # queued, running, completed, failed, cancelled, timed_out
+    queued_duration_ms: float
+    execution_duration_ms: float
+    progress_pct: float
+    total_subtasks: int
+    completed_subtasks: int
+
+
+class ErrorProgress(TypedDict):
+    """A recent failure or timeout."""
+
+    task_id: int
+    name: str
+    state: str
+    message: str
+
+
+class Progress(TypedDict):
+    """Totals are cumulative since the runtime started; ``running`` and
+    ``queued`` are current."""
+
+    total: int
+    completed: int
+    running: int
+    queued: int
+    failed: int
+    cancelled: int
+    timed_out: int
+    workers: List[WorkerProgress]
+    tasks: List[TaskProgress]
+    tasks_truncated: bool
+    errors: List[ErrorProgress]

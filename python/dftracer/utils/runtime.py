@@ -1,0 +1,289 @@
+"""Runtime: submit Python callables to the C++ work-stealing pool.
+
+Python callables run on the runtime's compute workers (not on a separate
+Python thread pool): one scheduler, one progress view. Each worker keeps one
+Python thread state for its life and holds the GIL only while it runs a
+callable; blocking calls here release the GIL and stay interruptible.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from types import TracebackType
+from typing import Any, Callable, List, Optional, Type, TypeVar, Union, overload
+
+from dftracer.utils import _core, _lifecycle
+from dftracer.utils._core import _NativeTaskHandle
+from dftracer.utils.naming import derive_task_name
+from dftracer.utils.progress_types import Progress
+from dftracer.utils.task_handle import TaskHandle
+
+if sys.version_info >= (3, 10):
+    from typing import ParamSpec
+else:  # pragma: no cover
+    from typing_extensions import ParamSpec
+
+__all__ = ["Runtime"]
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ErrorCallback = Callable[[TaskHandle[Any], BaseException], None]
+
+
+def _check_size(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0 (0 picks a size automatically), got {value}")
+    return value
+
+
+class Runtime:
+    """Runtime with async task submission and Python callable support.
+
+    Example::
+
+        with Runtime(threads=8, io_threads=8, python_threads=4) as rt:
+            h = rt.submit(lambda x: x * 2, 21)
+            assert h.get() == 42
+
+    Args:
+        threads: compute workers; 0 uses ``DFTRACER_UTILS_THREADS`` or the
+            CPUs this process may use.
+        io_threads: workers of the separate pool for blocking I/O; 0 gives it
+            as many as the compute pool.
+        python_threads: the most Python callables that run at once; 0 means
+            no cap beyond the workers themselves. Only one of them executes
+            Python bytecode at a time (the GIL); the cap matters for callables
+            that release the GIL (I/O, NumPy, zlib) and for keeping workers
+            free for native tasks.
+        recent_tasks: how many finished tasks ``get_progress()`` remembers.
+    """
+
+    def __init__(
+        self,
+        threads: int = 0,
+        io_threads: int = 0,
+        python_threads: int = 0,
+        *,
+        recent_tasks: int = 1024,
+    ) -> None:
+        threads = _check_size("threads", threads)
+        io_threads = _check_size("io_threads", io_threads)
+        python_threads = _check_size("python_threads", python_threads)
+        recent_tasks = _check_size("recent_tasks", recent_tasks)
+        self._native = _core._NativeRuntime(threads, io_threads, python_threads, recent_tasks)
+        self._error_callback: Optional[ErrorCallback] = None
+        _lifecycle.register(self)
+        logger.debug(
+            "dftracer.utils runtime started: threads=%d io_threads=%d python_threads=%d",
+            self.threads,
+            self.io_threads,
+            self.python_threads,
+        )
+
+    # -- sizes -------------------------------------------------------------
+
+    @property
+    def threads(self) -> int:
+        """Compute workers actually in use."""
+        return int(self._native.threads)
+
+    @property
+    def io_threads(self) -> int:
+        """I/O workers actually in use."""
+        return int(self._native.io_threads)
+
+    @property
+    def python_threads(self) -> int:
+        """The cap on Python callables running at once (``threads`` when uncapped)."""
+        return int(self._native.python_threads)
+
+    # -- submitting --------------------------------------------------------
+
+    @overload
+    def submit(self, task_or_fn: TaskHandle[R], /, *, name: Optional[str] = None) -> TaskHandle[R]: ...
+
+    @overload
+    def submit(self, task_or_fn: _NativeTaskHandle, /, *, name: Optional[str] = None) -> TaskHandle[Any]: ...
+
+    @overload
+    def submit(
+        self, task_or_fn: Callable[P, R], /, *args: P.args, name: Optional[str] = None, **kwargs: P.kwargs
+    ) -> TaskHandle[R]: ...
+
+    def submit(self, task_or_fn: Any, /, *args: Any, name: Optional[str] = None, **kwargs: Any) -> TaskHandle[Any]:
+        """Submits a task for asynchronous execution and returns its handle at once.
+
+        ``task_or_fn`` is a Python callable (run on a compute worker with
+        ``*args`` and ``**kwargs``) or a native task handle from a C++
+        extension (passed through; it already runs on this runtime).
+
+        Example::
+
+            h = rt.submit(lambda x, y: x + y, 3, 4, name="add")
+            result = h.get()  # 7
+
+        Raises:
+            TypeError: ``task_or_fn`` is neither callable nor a task handle,
+                or ``name`` is not a str.
+            RuntimeError: the runtime is shut down.
+        """
+        if name is not None and type(name) is not str:
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        if isinstance(task_or_fn, (TaskHandle, _NativeTaskHandle)):
+            return self._adopt(task_or_fn, name)
+        if not callable(task_or_fn):
+            raise TypeError(
+                f"submit() takes a callable or a task handle, not {type(task_or_fn).__name__}"
+            )
+        if name is None:
+            name = derive_task_name(task_or_fn)
+        native = self._native.submit_callable(task_or_fn, args, kwargs or None, name)
+        return TaskHandle(native, None, name)
+
+    def _adopt(self, handle: Union[TaskHandle[Any], _NativeTaskHandle], name: Optional[str]) -> TaskHandle[Any]:
+        native = handle.native if isinstance(handle, TaskHandle) else handle
+        if native is None:  # a TaskHandle over a concurrent.futures.Future
+            assert isinstance(handle, TaskHandle)
+            return handle
+        if not self._native.owns(native):
+            raise ValueError(f"task {native.name!r} was submitted to another Runtime")
+        if isinstance(handle, TaskHandle) and name is None:
+            return handle
+        return TaskHandle(native, None, name or native.name)
+
+    # -- waiting -----------------------------------------------------------
+
+    def wait(self, handle: TaskHandle[Any]) -> None:
+        """Blocks until ``handle``'s task completes (re-raising its exception)."""
+        handle.wait()
+
+    def wait_all(self, raise_on_error: bool = False) -> None:
+        """Blocks until every task submitted so far has finished, including
+        tasks that running tasks submit.
+
+        With ``raise_on_error=True``, raises one ``RuntimeError`` after
+        everything finished if any task failed since the previous raising
+        ``wait_all``; its message names each failed task and its error.
+        Otherwise failures are only collected (see :meth:`get_failed`).
+        """
+        self._native.wait_all(None)
+        if raise_on_error:
+            failures = self._native.take_unreported_failures()
+            if failures:
+                details = "; ".join(f"{h.name}: {_describe(h.exception())}" for h in failures)
+                raise RuntimeError(f"{len(failures)} task(s) failed: {details}")
+
+    def get_failed(self) -> List[TaskHandle[Any]]:
+        """Handles of the tasks that failed since the last :meth:`clear_failed`, in failure order."""
+        return [TaskHandle(n, None, n.name) for n in self._native.failed()]
+
+    def clear_failed(self) -> None:
+        """Forgets the failures reported by :meth:`get_failed`."""
+        self._native.clear_failed()
+
+    def set_error_callback(self, callback: Optional[ErrorCallback]) -> None:
+        """Sets ``callback(handle, exception)``, called when any task fails.
+
+        It runs on the failing task's worker thread, before that task's
+        ``get()``/``wait()``/covering ``wait_all()`` return, so what it
+        records is there when the caller looks. It must be thread-safe. An
+        exception inside it is logged and never affects the task. ``None``
+        clears it.
+
+        Example::
+
+            rt.set_error_callback(lambda h, e: print(f"FAILED {h.name}: {e}"))
+        """
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable or None, not {type(callback).__name__}")
+        self._error_callback = callback
+        if callback is None:
+            self._native.set_error_callback(None)
+            return
+
+        def on_failure(native: _NativeTaskHandle, exc: BaseException) -> None:
+            try:
+                callback(TaskHandle(native, None, native.name), exc)
+            except BaseException:
+                logger.exception("dftracer.utils error callback raised for task %r", native.name)
+
+        self._native.set_error_callback(on_failure)
+
+    # -- observing ---------------------------------------------------------
+
+    def get_progress(self, max_tasks: int = 1000) -> Progress:
+        """A snapshot of what the runtime is doing.
+
+        ``total``, ``completed``, ``failed`` count since the runtime started;
+        ``running`` and ``queued`` are current. ``workers`` has one entry per
+        worker thread; ``tasks`` lists the recently finished tasks then up to
+        ``max_tasks`` live ones; ``errors`` the recent failures.
+        """
+        progress: Progress = self._native.progress(max_tasks)
+        return progress
+
+    def is_responsive(self) -> bool:
+        """False when the runtime is shut down, or work is queued and nothing
+        has started or finished for 10 s (a stall)."""
+        return bool(self._native.is_responsive())
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Shuts the runtime down; idempotent.
+
+        ``wait=True`` (default) lets every queued task run first;
+        ``wait=False`` cancels the tasks that have not started. Both wait for
+        running tasks and join every thread; Ctrl-C interrupts the wait.
+        """
+        self._native.shutdown(wait)
+        _lifecycle.unregister(self)
+
+    def _shutdown_at_exit(self, grace_seconds: float) -> None:
+        """The atexit path: cancel what has not started, give running tasks
+        ``grace_seconds``, then shut down, or abandon the threads if tasks
+        still run (they never touch Python again)."""
+        native = self._native
+        if isinstance(native, _lifecycle.ForkedRuntime) or native.is_shut_down:
+            return
+        native.cancel_pending()
+        if native.wait_all(grace_seconds):
+            native.shutdown(False)
+            return
+        running = native.progress(0)["running"]
+        logger.warning(
+            "dftracer.utils: %d task(s) still running %.1f s after interpreter exit began; "
+            "leaving their threads behind",
+            running,
+            grace_seconds,
+        )
+        _core.mark_interpreter_exiting()
+        native.abandon()
+        _lifecycle._abandoned.append(native)
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_val: Optional[BaseException],
+        exc_tb: Optional[TracebackType],
+    ) -> None:
+        self.shutdown(wait=True)
+
+    def __repr__(self) -> str:
+        return f"<Runtime threads={self.threads} io_threads={self.io_threads} python_threads={self.python_threads}>"
+
+
+def _describe(exc: Optional[BaseException]) -> str:
+    if exc is None:
+        return "unknown error"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -146,6 +146,27 @@ class Runtime:
         native = self._native.submit_callable(task_or_fn, args, kwargs or None, name)
         return TaskHandle(native, None, name)
 
+    def submit_io(
+        self, fn: Callable[P, R], /, *args: P.args, name: Optional[str] = None, **kwargs: P.kwargs
+    ) -> TaskHandle[R]:
+        """Like :meth:`submit`, but runs ``fn`` on the I/O pool (``io_threads``
+        workers kept apart for blocking reads and writes), so slow I/O never
+        occupies a compute worker.
+
+        Example::
+
+            raw = rt.submit_io(Path("trace.pfw.gz").read_bytes)
+            parsed = rt.submit(parse, raw)   # parse calls raw.get()
+        """
+        if name is not None and type(name) is not str:
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        if not callable(fn):
+            raise TypeError(f"submit_io() takes a callable, not {type(fn).__name__}")
+        if name is None:
+            name = derive_task_name(fn)
+        native = self._native.submit_callable(fn, args, kwargs or None, name, True)
+        return TaskHandle(native, None, name)
+
     def _adopt(self, handle: Union[TaskHandle[Any], _NativeTaskHandle], name: Optional[str]) -> TaskHandle[Any]:
         native = handle.native if isinstance(handle, TaskHandle) else handle
         if native is None:  # a TaskHandle over a concurrent.futures.Future

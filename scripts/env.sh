@@ -1,0 +1,50 @@
+# Shared set-up for scripts/run.sh and scripts/test.sh: sourced, not run.
+#
+# ensure_system_packages: the Debian packages the build and tests need
+#   (installed with apt-get when missing and we are root).
+# ensure_venv: a virtualenv at $DFTRACER_VENV (default .venv) unless one is
+#   already active, with the build tools; exports PY.
+
+DFTRACER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+ensure_system_packages() {
+  local wanted=("$@") missing=()
+  for pkg in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing Debian packages: ${missing[*]} (run: sudo apt-get install -y ${missing[*]})"
+    return 1
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_venv() {
+  if [ -n "${VIRTUAL_ENV:-}" ]; then
+    PY="$VIRTUAL_ENV/bin/python"
+  else
+    local venv="${DFTRACER_VENV:-$DFTRACER_ROOT/.venv}"
+    if [ ! -x "$venv/bin/python" ]; then
+      log "creating virtualenv $venv"
+      python3 -m venv "$venv"
+    fi
+    PY="$venv/bin/python"
+  fi
+  export PY
+  log "build tools into $($PY -c 'import sys; print(sys.prefix)')"
+  "$PY" -m pip install -q --upgrade pip
+  "$PY" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.20" ninja
+}
+
+# pip install the package itself (non-editable, incremental build dir).
+install_package() {
+  local extras="${1:-}"
+  log "pip install .${extras}"
+  "$PY" -m pip install -q --no-build-isolation "$DFTRACER_ROOT${extras}"
+}

@@ -2,6 +2,7 @@
 
 Subcommands:
   demo   generate synthetic traces and index them in parallel (the main job)
+  bench  Python benchmarks against concurrent.futures (and Dask if installed)
   info   version, build, thread counts it would pick, optional features
 """
 
@@ -102,6 +103,17 @@ def _demo(args: argparse.Namespace) -> int:
             print(f"kept the trace files in {folder}")
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from dftracer.utils.benchmarks import format_table, run_benchmarks, to_json
+
+    results = run_benchmarks(quick=args.quick, threads=args.threads)
+    print(format_table(results))
+    if args.json:
+        Path(args.json).write_text(to_json(results))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     print(f"dftracer.utils {_core.__version__}")
     print(f"  module:       {_core.__file__}")
@@ -129,6 +141,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     demo.add_argument("--keep", action="store_true", help="keep the generated files")
     demo.add_argument("--quiet", action="store_true", help="no live progress line")
     demo.set_defaults(run=_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks against concurrent.futures (and Dask)")
+    bench.add_argument("--quick", action="store_true", help="small sizes, under 30 s")
+    bench.add_argument("--threads", type=int, default=2, help="worker threads for both sides (default 2)")
+    bench.add_argument("--json", help="also write the figures to this JSON file")
+    bench.set_defaults(run=_bench)
 
     info = sub.add_parser("info", help="version, build and the sizes it would pick")
     info.set_defaults(run=_info)

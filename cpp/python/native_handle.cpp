@@ -19,9 +19,20 @@ double ms_between(std::int64_t from_ns, std::int64_t to_ns) {
   return static_cast<double>(to_ns - from_ns) / 1e6;
 }
 
-[[noreturn]] void raise_object(py::handle exc) {
+// The traceback the task left on its exception (see original_traceback), or
+// the exception's own for errors made here. New reference or null.
+PyObject* task_traceback(TaskState& task, py::handle exc) {
+  if (auto* py_state = dynamic_cast<PyResultTaskState*>(&task)) {
+    if (py_state->exception_object().is(exc)) {
+      py::object tb = py_state->original_traceback();
+      return tb.is_none() ? nullptr : tb.release().ptr();
+    }
+  }
+  return PyException_GetTraceback(exc.ptr());
+}
+
+[[noreturn]] void raise_object(py::handle exc, PyObject* tb) {
   PyObject* type = reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr()));
-  PyObject* tb = PyException_GetTraceback(exc.ptr());  // new reference or null
   Py_INCREF(type);
   Py_INCREF(exc.ptr());
   PyErr_Restore(type, exc.ptr(), tb);
@@ -60,12 +71,19 @@ py::object NativeHandle::result(std::optional<double> timeout_s) const {
     if (auto* py_state = dynamic_cast<PyResultTaskState*>(state.get())) return py_state->result();
     return py::none();
   }
-  raise_object(exception_for(*state));
+  py::object exc = exception_for(*state);
+  raise_object(exc, task_traceback(*state, exc));
 }
 
 py::object NativeHandle::exception() const {
   if (!state->done() || state->status() == TaskStatus::completed) return py::none();
-  return exception_for(*state);
+  py::object exc = exception_for(*state);
+  // Show the task's own traceback, not one grown by earlier get() calls.
+  if (PyObject* tb = task_traceback(*state, exc)) {
+    PyException_SetTraceback(exc.ptr(), tb);
+    Py_DECREF(tb);
+  }
+  return exc;
 }
 
 void register_native_handle(py::module_& m) {

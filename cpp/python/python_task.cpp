@@ -21,15 +21,19 @@ std::string describe_python_exception(py::handle exc) noexcept {
 }
 
 PyResultTaskState::~PyResultTaskState() {
-  if (!result_ && !exception_) return;
+  if (!result_ && !exception_ && !traceback_) return;
   if (python_exiting()) {
     result_.release();
     exception_.release();
+    traceback_.release();
     return;
   }
   ScopedGil gil;
-  result_ = py::object();
-  exception_ = py::object();
+  survive_finalization([this] {  // dropping them may run __del__
+    result_ = py::object();
+    exception_ = py::object();
+    traceback_ = py::object();
+  });
 }
 
 std::string PyResultTaskState::store_current_exception() {
@@ -38,7 +42,7 @@ std::string PyResultTaskState::store_current_exception() {
   PyErr_NormalizeException(&type, &value, &traceback);
   if (traceback && value) PyException_SetTraceback(value, traceback);
   Py_XDECREF(type);
-  Py_XDECREF(traceback);
+  traceback_ = py::reinterpret_steal<py::object>(traceback);
   exception_ = py::reinterpret_steal<py::object>(value);
   return describe_python_exception(exception_);
 }
@@ -61,9 +65,11 @@ PythonTaskState::~PythonTaskState() {
     return;
   }
   ScopedGil gil;
-  fn_ = py::object();
-  args_ = py::object();
-  kwargs_ = py::object();
+  survive_finalization([this] {
+    fn_ = py::object();
+    args_ = py::object();
+    kwargs_ = py::object();
+  });
 }
 
 void PythonTaskState::run() {
@@ -76,18 +82,21 @@ void PythonTaskState::run() {
   std::string message;
   {
     ScopedGil gil;
-    PyObject* kwargs = kwargs_ && !kwargs_.is_none() ? kwargs_.ptr() : nullptr;
-    PyObject* r = PyObject_Call(fn_.ptr(), args_.ptr(), kwargs);
-    ok = r != nullptr;
-    if (ok) {
-      store_result(py::reinterpret_steal<py::object>(r));
-    } else {
-      message = store_current_exception();
-    }
-    // Drop the callable and its arguments now, while we hold the GIL.
-    fn_ = py::object();
-    args_ = py::object();
-    kwargs_ = py::object();
+    // The call may drop and retake the GIL (see survive_finalization).
+    ok = survive_finalization([&] {
+      PyObject* kwargs = kwargs_ && !kwargs_.is_none() ? kwargs_.ptr() : nullptr;
+      PyObject* r = PyObject_Call(fn_.ptr(), args_.ptr(), kwargs);
+      if (r != nullptr) {
+        store_result(py::reinterpret_steal<py::object>(r));
+      } else {
+        message = store_current_exception();
+      }
+      // Drop the callable and its arguments now, while we hold the GIL.
+      fn_ = py::object();
+      args_ = py::object();
+      kwargs_ = py::object();
+      return r != nullptr;
+    });
   }
   if (ok) {
     finish_success();

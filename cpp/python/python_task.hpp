@@ -34,9 +34,14 @@ class PyResultTaskState : public TaskState {
   ~PyResultTaskState() override;
 
   // GIL held. The result (None when failed or not done).
-  py::object result() const { return result_ ? result_ : py::none(); }
+  virtual py::object result() const { return result_ ? result_ : py::none(); }
   // GIL held. The exception object, or None.
   py::object exception_object() const { return exception_ ? exception_ : py::none(); }
+  // GIL held. The exception's traceback as the task left it (None if none).
+  // Raising an exception again appends the raiser's frames to its
+  // __traceback__, so each get() re-raises from this one, not from what the
+  // previous get() left behind.
+  py::object original_traceback() const { return traceback_ ? traceback_ : py::none(); }
 
   // GIL held: records the outcome of a finished Python call (exactly one of
   // the two), and returns the message to put in PythonTaskError.
@@ -44,8 +49,10 @@ class PyResultTaskState : public TaskState {
   std::string store_current_exception();
 
  protected:
-  py::object result_;
+  // mutable: a subclass may build the Python result lazily, on first read.
+  mutable py::object result_;
   py::object exception_;
+  py::object traceback_;
 };
 
 class PythonTaskState final : public PyResultTaskState {

@@ -2,6 +2,8 @@
 #include "gil.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "dftracer/utils/core/executor.hpp"
 
@@ -21,6 +23,10 @@ bool python_exiting() noexcept {
 #endif
 }
 
+void park_thread_forever() noexcept {
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(24));
+}
+
 void mark_python_exiting() noexcept { g_exiting.store(true, std::memory_order_release); }
 
 ScopedGil::ScopedGil() {
@@ -32,15 +38,15 @@ ScopedGil::ScopedGil() {
     if (tls_kept_state == nullptr) {
       // First Python call on this worker: create its thread state and keep
       // the Ensure reference for the worker's lifetime.
-      PyGILState_Ensure();
+      survive_finalization([] { PyGILState_Ensure(); });
       tls_kept_state = PyThreadState_Get();
     } else {
-      PyEval_RestoreThread(tls_kept_state);
+      survive_finalization([] { PyEval_RestoreThread(tls_kept_state); });
     }
     mode_ = Mode::kept_state;
     return;
   }
-  gilstate_ = PyGILState_Ensure();
+  gilstate_ = survive_finalization([] { return PyGILState_Ensure(); });
   mode_ = Mode::gilstate;
 }
 
@@ -56,7 +62,7 @@ void release_worker_thread_state() noexcept {
   PyThreadState* state = tls_kept_state;
   tls_kept_state = nullptr;
   if (state == nullptr || python_exiting()) return;
-  PyEval_RestoreThread(state);
+  survive_finalization([state] { PyEval_RestoreThread(state); });
   // Balances the first PyGILState_Ensure: deletes the thread state and
   // releases the GIL.
   PyGILState_Release(PyGILState_UNLOCKED);
@@ -69,7 +75,7 @@ GilSafeObject::~GilSafeObject() {
     return;
   }
   ScopedGil gil;
-  obj = pybind11::object();
+  survive_finalization([this] { obj = pybind11::object(); });  // may run __del__
 }
 
 }  // namespace dftracer::utils::python

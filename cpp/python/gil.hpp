@@ -9,6 +9,11 @@
 
 #include <pybind11/pybind11.h>
 
+#include <utility>
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+#endif
+
 namespace dftracer::utils::python {
 
 // Holds the GIL for its lifetime. Reentrant: a no-op when this thread already
@@ -25,6 +30,29 @@ class ScopedGil {
   enum class Mode { already_held, kept_state, gilstate } mode_;
   PyGILState_STATE gilstate_{};
 };
+
+// Blocks the calling thread until the process ends. Never returns.
+[[noreturn]] void park_thread_forever() noexcept;
+
+// Runs `f`, which takes the GIL or runs Python code (and so may drop and
+// retake the GIL). CPython 3.11-3.13 ends a thread that retakes the GIL while
+// the interpreter finalizes with pthread_exit(); the forced unwind would run
+// our GIL guards without a thread state and then be swallowed by the engine's
+// catch (...) around task bodies, which aborts the process ("FATAL:
+// exception not rethrown"). Such a thread has nothing left to do: it stops
+// unwinding here and parks until the process exits.
+template <class F>
+decltype(auto) survive_finalization(F&& f) {
+#if defined(__GLIBCXX__)
+  try {
+    return std::forward<F>(f)();
+  } catch (abi::__forced_unwind&) {
+    park_thread_forever();
+  }
+#else
+  return std::forward<F>(f)();
+#endif
+}
 
 // Worker exit hook: drops the worker's kept thread state.
 void release_worker_thread_state() noexcept;

@@ -125,8 +125,10 @@ void NativeRuntime::set_error_callback(py::object callback) {
     if (python_exiting()) return;
     ScopedGil gil;
     try {
-      NativeHandle handle{TaskStateRef::share(&task)};
-      holder->obj(py::cast(std::move(handle)), exception_for(task));
+      survive_finalization([&] {
+        NativeHandle handle{TaskStateRef::share(&task)};
+        holder->obj(py::cast(std::move(handle)), exception_for(task));
+      });
     } catch (py::error_already_set& e) {
       // The Python wrapper logs callback errors itself; this only catches
       // what escaped it (e.g. a failing logging handler).

@@ -5,6 +5,7 @@
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/task_state.hpp"
+#include "c_api_export.hpp"
 #include "gil.hpp"
 #include "native_handle.hpp"
 #include "native_runtime.hpp"
@@ -29,6 +30,7 @@ PYBIND11_MODULE(_core, m) {
 
   python::register_native_handle(m);
   python::register_native_runtime(m);
+  python::register_c_api(m);
 
   m.def("mark_interpreter_exiting", &python::mark_python_exiting,
         "Called from the package's atexit hook: runtime threads stop touching Python.");

@@ -12,6 +12,10 @@ Example::
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+from typing import Optional
+
 from dftracer.utils import _core
 from dftracer.utils._core import TaskTimeoutError, _NativeTaskHandle
 from dftracer.utils.runtime import Runtime
@@ -22,6 +26,9 @@ __all__ = [
     "TaskHandle",
     "TaskTimeoutError",
     "cancelled",
+    "get_cmake_dir",
+    "get_default_runtime",
+    "get_include",
     "report_progress",
     "__version__",
 ]
@@ -49,6 +56,31 @@ def report_progress(completed: int, total: int) -> None:
     subtasks); it shows as ``progress_pct`` in :meth:`Runtime.get_progress`.
     Does nothing outside a task."""
     _core.report_progress(completed, total)
+
+
+def get_include() -> str:
+    """The folder with ``dftracer/utils/c_api.h`` and ``c_api.hpp``, for
+    extensions that submit native tasks (add it to their include path)."""
+    return str(Path(_core.__file__).parent / "include")
+
+
+def get_cmake_dir() -> str:
+    """The folder with ``DFTracerUtilsConfig.cmake`` (``find_package(DFTracerUtils)``)."""
+    return str(Path(_core.__file__).parent / "share" / "cmake" / "DFTracerUtils")
+
+
+_default_runtime: Optional[Runtime] = None
+_default_lock = threading.Lock()
+
+
+def get_default_runtime() -> Runtime:
+    """The process-wide Runtime used when an extension passes ``None`` for a
+    runtime; created on first use with automatic sizes, shut down at exit."""
+    global _default_runtime
+    with _default_lock:
+        if _default_runtime is None or _default_runtime._is_unusable():
+            _default_runtime = Runtime()
+        return _default_runtime
 
 
 # Imported for its side effects: the atexit and fork hooks.

@@ -1,0 +1,400 @@
+// Implementation of the C ABI (see cpp/include/dftracer/utils/c_api.h).
+//
+// A foreign task is a ForeignTaskState: a C run function plus its context,
+// and a result that is either a Python object or a plain C value (int64,
+// double, bytes, str) turned into a Python object only when Python asks, so
+// a native task can complete without taking the GIL. No C++ exception ever
+// crosses the table: every entry catches and returns a status.
+#include "c_api_export.hpp"
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <variant>
+
+#include "dftracer/utils/c_api.h"
+#include "dftracer/utils/core/errors.hpp"
+#include "dftracer/utils/core/runtime.hpp"
+#include "gil.hpp"
+#include "native_handle.hpp"
+#include "native_runtime.hpp"
+#include "python_task.hpp"
+
+namespace dftracer::utils::python {
+
+namespace {
+
+thread_local std::string tls_last_error;
+
+dft_status fail(dft_status status, std::string message) {
+  tls_last_error = std::move(message);
+  return status;
+}
+
+struct Bytes {
+  std::string data;
+};
+struct Text {
+  std::string data;
+};
+
+class ForeignTaskState final : public PyResultTaskState {
+ public:
+  ForeignTaskState(std::string name, dft_run_fn run, void* context, dft_destroy_fn destroy)
+      : PyResultTaskState(std::move(name)), run_(run), context_(context), destroy_(destroy) {}
+
+  ~ForeignTaskState() override { release_context(); }
+
+  // Each complete_* path: store the value, then finish (first one wins).
+  template <class V>
+  dft_status complete_with(V value) {
+    if (done()) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
+    {
+      std::lock_guard lock(value_mu_);
+      if (value_set_) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
+      value_ = std::move(value);
+      value_set_ = true;
+    }
+    if (!finish_success()) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
+    return DFT_OK;
+  }
+
+  dft_status complete_object(PyObject* obj) {
+    if (done()) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
+    {
+      std::lock_guard lock(value_mu_);
+      if (value_set_) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
+      result_ = py::reinterpret_borrow<py::object>(obj);
+      value_set_ = true;
+    }
+    if (!finish_success()) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
+    return DFT_OK;
+  }
+
+  dft_status complete_error(const char* message) {
+    std::string text = message && *message ? message : "native task failed";
+    if (!finish_failure(std::make_exception_ptr(std::runtime_error(text)))) {
+      return fail(DFT_ERROR, "task '" + name() + "' is already complete");
+    }
+    return DFT_OK;
+  }
+
+  py::object result() const override {
+    if (result_) return result_;
+    std::lock_guard lock(value_mu_);
+    if (auto* i = std::get_if<std::int64_t>(&value_)) {
+      result_ = py::int_(*i);
+    } else if (auto* d = std::get_if<double>(&value_)) {
+      result_ = py::float_(*d);
+    } else if (auto* b = std::get_if<Bytes>(&value_)) {
+      result_ = py::bytes(b->data);
+    } else if (auto* t = std::get_if<Text>(&value_)) {
+      result_ = py::str(t->data);
+    } else {
+      return py::none();
+    }
+    return result_;
+  }
+
+  bool get_int64(std::int64_t& out) const {
+    std::lock_guard lock(value_mu_);
+    if (auto* i = std::get_if<std::int64_t>(&value_)) {
+      out = *i;
+      return true;
+    }
+    return false;
+  }
+  bool get_double(double& out) const {
+    std::lock_guard lock(value_mu_);
+    if (auto* d = std::get_if<double>(&value_)) {
+      out = *d;
+      return true;
+    }
+    return false;
+  }
+
+ protected:
+  void run() override {
+    tls_last_error.clear();
+    dft_status status = run_(reinterpret_cast<dft_task*>(static_cast<TaskState*>(this)), context_);
+    if (status != DFT_PENDING && !done()) {
+      if (status == DFT_OK) {
+        complete_with(std::monostate{});
+      } else {
+        complete_error(tls_last_error.empty() ? "native task failed" : tls_last_error.c_str());
+      }
+    }
+    ran_.store(true, std::memory_order_release);
+    if (done()) release_context();
+  }
+
+  void on_final() override {
+    // Never started (cancelled while queued), or already returned from run:
+    // nobody will touch the context again.
+    if (start_ns() == 0 || ran_.load(std::memory_order_acquire)) release_context();
+  }
+
+ private:
+  void release_context() {
+    if (destroyed_.exchange(true, std::memory_order_acq_rel)) return;
+    if (destroy_) destroy_(context_);
+  }
+
+  dft_run_fn run_;
+  void* context_;
+  dft_destroy_fn destroy_;
+  std::atomic<bool> ran_{false};
+  std::atomic<bool> destroyed_{false};
+  mutable std::mutex value_mu_;
+  bool value_set_ = false;
+  std::variant<std::monostate, std::int64_t, double, Bytes, Text> value_;
+};
+
+TaskState* as_state(dft_task* task) { return reinterpret_cast<TaskState*>(task); }
+ForeignTaskState* as_foreign(dft_task* task) { return dynamic_cast<ForeignTaskState*>(as_state(task)); }
+
+// Every entry point goes through this: no exception crosses the ABI.
+template <class F>
+dft_status guarded(F&& f) noexcept {
+  try {
+    return f();
+  } catch (const RuntimeShutdownError& e) {
+    return fail(DFT_SHUT_DOWN, e.what());
+  } catch (const py::error_already_set& e) {
+    return fail(DFT_ERROR, e.what());
+  } catch (const std::exception& e) {
+    return fail(DFT_ERROR, e.what());
+  } catch (...) {
+    return fail(DFT_ERROR, "unknown C++ exception");
+  }
+}
+
+#define DFT_REQUIRE(cond, what) \
+  if (!(cond)) return fail(DFT_BAD_ARGUMENT, what)
+
+dft_status api_runtime_from_python(PyObject* obj, dft_runtime** out) {
+  return guarded([&] {
+    DFT_REQUIRE(out, "out is null");
+    py::handle h(obj);
+    py::object target;
+    if (!obj || h.is_none()) {
+      target = py::module_::import("dftracer.utils").attr("get_default_runtime")();
+    } else {
+      target = py::reinterpret_borrow<py::object>(h);
+    }
+    if (py::hasattr(target, "_native")) target = target.attr("_native");
+    if (!py::isinstance<NativeRuntime>(target)) {
+      return fail(DFT_BAD_ARGUMENT, "expected a dftracer.utils.Runtime");
+    }
+    NativeRuntime& native = target.cast<NativeRuntime&>();
+    if (native.runtime().is_shut_down()) return fail(DFT_SHUT_DOWN, "dftracer.utils runtime is shut down");
+    *out = reinterpret_cast<dft_runtime*>(&native.runtime());
+    return DFT_OK;
+  });
+}
+
+dft_status api_submit(dft_runtime* runtime, const char* name, dft_pool pool, dft_run_fn run, void* context,
+                      dft_destroy_fn destroy, dft_task** out) {
+  if (!runtime || !run || !out || (pool != DFT_POOL_COMPUTE && pool != DFT_POOL_IO)) {
+    if (destroy) destroy(context);
+    return fail(DFT_BAD_ARGUMENT, "submit needs a runtime, a run function, an out pointer and a known pool");
+  }
+  auto* state = new ForeignTaskState(name ? name : "", run, context, destroy);
+  TaskStateRef ref = TaskStateRef::adopt(state);
+  dft_status st = guarded([&] {
+    reinterpret_cast<Runtime*>(runtime)->submit_state(*state, pool == DFT_POOL_IO ? Pool::io : Pool::compute);
+    return DFT_OK;
+  });
+  if (st != DFT_OK) return st;  // ref's destructor frees the state and its context
+  state->add_ref();
+  *out = reinterpret_cast<dft_task*>(static_cast<TaskState*>(state));
+  return DFT_OK;
+}
+
+dft_status api_report_progress(dft_task* task, std::uint64_t completed, std::uint64_t total) {
+  DFT_REQUIRE(task, "task is null");
+  as_state(task)->set_total_subtasks(total);
+  as_state(task)->set_completed_subtasks(completed);
+  return DFT_OK;
+}
+
+dft_status api_cancel_requested(dft_task* task, int* out) {
+  DFT_REQUIRE(task && out, "task or out is null");
+  *out = as_state(task)->cancel_requested() ? 1 : 0;
+  return DFT_OK;
+}
+
+template <class V>
+dft_status complete_value(dft_task* task, V value) {
+  DFT_REQUIRE(task, "task is null");
+  ForeignTaskState* f = as_foreign(task);
+  DFT_REQUIRE(f, "task was not submitted through the C ABI");
+  return guarded([&] { return f->complete_with(std::move(value)); });
+}
+
+dft_status api_complete_none(dft_task* task) { return complete_value(task, std::monostate{}); }
+dft_status api_complete_int64(dft_task* task, std::int64_t v) { return complete_value(task, v); }
+dft_status api_complete_double(dft_task* task, double v) { return complete_value(task, v); }
+dft_status api_complete_bytes(dft_task* task, const void* data, std::size_t size) {
+  DFT_REQUIRE(data || size == 0, "data is null");
+  return complete_value(task, Bytes{std::string(static_cast<const char*>(data), size)});
+}
+dft_status api_complete_string(dft_task* task, const char* utf8, std::size_t size) {
+  DFT_REQUIRE(utf8 || size == 0, "utf8 is null");
+  return complete_value(task, Text{std::string(utf8, size)});
+}
+dft_status api_complete_object(dft_task* task, PyObject* value) {
+  DFT_REQUIRE(task && value, "task or value is null");
+  ForeignTaskState* f = as_foreign(task);
+  DFT_REQUIRE(f, "task was not submitted through the C ABI");
+  return guarded([&] { return f->complete_object(value); });
+}
+dft_status api_complete_error(dft_task* task, const char* message) {
+  DFT_REQUIRE(task, "task is null");
+  ForeignTaskState* f = as_foreign(task);
+  DFT_REQUIRE(f, "task was not submitted through the C ABI");
+  return guarded([&] { return f->complete_error(message); });
+}
+
+dft_status final_status(TaskState& s) {
+  switch (s.status()) {
+    case TaskStatus::cancelled: return DFT_CANCELLED;
+    default: return DFT_OK;
+  }
+}
+
+dft_status api_wait(dft_task* task, double timeout_s) {
+  DFT_REQUIRE(task, "task is null");
+  return guarded([&] {
+    TaskState& s = *as_state(task);
+    if (timeout_s < 0) {
+      s.wait();
+    } else if (!s.wait_for(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::duration<double>(timeout_s)))) {
+      return fail(DFT_TIMED_OUT, "task '" + s.name() + "' did not finish in time");
+    }
+    return final_status(s);
+  });
+}
+
+dft_status api_cancel(dft_task* task, int* was_queued) {
+  DFT_REQUIRE(task, "task is null");
+  return guarded([&] {
+    bool cancelled = as_state(task)->cancel();
+    if (was_queued) *was_queued = cancelled ? 1 : 0;
+    return DFT_OK;
+  });
+}
+
+dft_status api_get_state(dft_task* task, dft_task_state* out) {
+  DFT_REQUIRE(task && out, "task or out is null");
+  *out = static_cast<dft_task_state>(as_state(task)->status());
+  return DFT_OK;
+}
+
+dft_status api_get_error(dft_task* task, char* buffer, std::size_t size) {
+  DFT_REQUIRE(task && buffer && size > 0, "task or buffer is null");
+  TaskState& s = *as_state(task);
+  if (!s.done()) return fail(DFT_ERROR, "task '" + s.name() + "' is not finished");
+  std::string message = describe_error(s.error());
+  std::size_t n = message.size() < size - 1 ? message.size() : size - 1;
+  std::memcpy(buffer, message.data(), n);
+  buffer[n] = '\0';
+  return DFT_OK;
+}
+
+dft_status api_get_int64(dft_task* task, std::int64_t* out) {
+  DFT_REQUIRE(task && out, "task or out is null");
+  ForeignTaskState* f = as_foreign(task);
+  DFT_REQUIRE(f && f->status() == TaskStatus::completed && f->get_int64(*out), "no int64 result");
+  return DFT_OK;
+}
+
+dft_status api_get_double(dft_task* task, double* out) {
+  DFT_REQUIRE(task && out, "task or out is null");
+  ForeignTaskState* f = as_foreign(task);
+  DFT_REQUIRE(f && f->status() == TaskStatus::completed && f->get_double(*out), "no double result");
+  return DFT_OK;
+}
+
+struct DoneCallback : TaskState::AwaitNode {
+  dft_done_fn fn;
+  void* arg;
+};
+
+dft_status api_add_done_callback(dft_task* task, dft_done_fn fn, void* arg) {
+  DFT_REQUIRE(task && fn, "task or fn is null");
+  return guarded([&] {
+    auto* node = new DoneCallback();
+    node->fn = fn;
+    node->arg = arg;
+    node->notify = [](TaskState::AwaitNode* self) {
+      auto* cb = static_cast<DoneCallback*>(self);
+      cb->fn(cb->arg);
+      delete cb;
+    };
+    if (!as_state(task)->add_awaiter(node)) {  // already final: call now
+      delete node;
+      fn(arg);
+    }
+    return DFT_OK;
+  });
+}
+
+dft_status api_to_python(dft_task* task, PyObject** out) {
+  DFT_REQUIRE(task && out, "task or out is null");
+  return guarded([&] {
+    py::object handle = py::cast(NativeHandle{TaskStateRef::share(as_state(task))});
+    *out = handle.release().ptr();
+    return DFT_OK;
+  });
+}
+
+dft_status api_retain(dft_task* task) {
+  DFT_REQUIRE(task, "task is null");
+  as_state(task)->add_ref();
+  return DFT_OK;
+}
+
+void api_release(dft_task* task) {
+  if (task) as_state(task)->release();
+}
+
+const char* api_last_error() { return tls_last_error.c_str(); }
+
+const dft_c_api kApi = {
+    sizeof(dft_c_api),
+    DFT_C_API_MAJOR,
+    DFT_C_API_MINOR,
+    &api_runtime_from_python,
+    &api_submit,
+    &api_report_progress,
+    &api_cancel_requested,
+    &api_complete_none,
+    &api_complete_int64,
+    &api_complete_double,
+    &api_complete_bytes,
+    &api_complete_string,
+    &api_complete_object,
+    &api_complete_error,
+    &api_wait,
+    &api_cancel,
+    &api_get_state,
+    &api_get_error,
+    &api_get_int64,
+    &api_get_double,
+    &api_add_done_callback,
+    &api_to_python,
+    &api_retain,
+    &api_release,
+    &api_last_error,
+};
+
+}  // namespace
+
+void register_c_api(py::module_& m) {
+  m.attr("_C_API") = py::capsule(const_cast<dft_c_api*>(&kApi), DFT_C_API_CAPSULE_NAME);
+  m.attr("C_API_VERSION") = py::make_tuple(DFT_C_API_MAJOR, DFT_C_API_MINOR);
+}
+
+}  // namespace dftracer::utils::python

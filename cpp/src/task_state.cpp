@@ -97,6 +97,7 @@ bool TaskState::finish(TaskStatus final_status, std::exception_ptr error) {
   // handle.
   add_ref();
   release_waiters();
+  on_final();
   if (rt) rt->task_settled();
   release();
   return true;
@@ -108,7 +109,9 @@ void TaskState::release_waiters() {
   AwaitNode* node = awaiters_.exchange(&g_done_sentinel, std::memory_order_acq_rel);
   while (node && node != &g_done_sentinel) {
     AwaitNode* next = node->next;  // read first: resuming may free the node
-    if (node->resume_on) {
+    if (node->notify) {
+      node->notify(node);
+    } else if (node->resume_on) {
       node->resume_on->schedule(WorkItem::coroutine(node->continuation));
     } else {
       node->continuation.resume();

@@ -97,6 +97,9 @@ class TaskState {
     AwaitNode* next = nullptr;
     std::coroutine_handle<> continuation;
     Executor* resume_on = nullptr;  // null: resume inline on the finishing thread
+    // When set, called (on the finishing thread) instead of resuming
+    // `continuation`: completion callbacks for foreign code (the C ABI).
+    void (*notify)(AwaitNode* self) = nullptr;
   };
   // Returns false (and does not enqueue) when the task is already done.
   bool add_awaiter(AwaitNode* node) noexcept;
@@ -119,6 +122,10 @@ class TaskState {
   // The body. Must end by calling finish_success or finish_failure, now or
   // later (a coroutine body finishes when its root coroutine does).
   virtual void run() = 0;
+  // Called once, after the task became final and its waiters were released
+  // (whoever finished it: the body, cancel(), a timeout). For subclasses
+  // that own resources tied to the body's life.
+  virtual void on_final() {}
 
  private:
   friend class Runtime;

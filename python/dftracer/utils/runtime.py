@@ -288,6 +288,10 @@ class Runtime:
         native.abandon()
         _lifecycle._abandoned.append(native)
 
+    def _is_unusable(self) -> bool:
+        """Shut down, or inherited through fork."""
+        return isinstance(self._native, _lifecycle.ForkedRuntime) or bool(self._native.is_shut_down)
+
     def __enter__(self) -> "Runtime":
         return self
 

@@ -10,6 +10,8 @@
 namespace dftracer::utils::python {
 
 namespace {
+thread_local const TaskState* tls_failure_callback_task = nullptr;
+
 py::object cancelled_error_type() {
   return py::module_::import("concurrent.futures").attr("CancelledError");
 }
@@ -40,10 +42,29 @@ PyObject* task_traceback(TaskState& task, py::handle exc) {
 }
 }  // namespace
 
+bool settled_for_caller(const TaskState& task) noexcept {
+  return task.done() || tls_failure_callback_task == &task;
+}
+
+FailureCallbackScope::FailureCallbackScope(const TaskState* task) noexcept : outer_(tls_failure_callback_task) {
+  tls_failure_callback_task = task;
+}
+
+FailureCallbackScope::~FailureCallbackScope() { tls_failure_callback_task = outer_; }
+
 py::object exception_for(TaskState& task) {
-  if (auto* py_state = dynamic_cast<PyResultTaskState*>(&task)) {
-    py::object exc = py_state->exception_object();
-    if (!exc.is_none()) return exc;
+  TaskStatus status = task.status();
+  if (status == TaskStatus::cancelled) {
+    // Built here, not from error(): cancel() publishes the status first.
+    return cancelled_error_type()("task '" + task.name() + "' was cancelled");
+  }
+  if (status == TaskStatus::failed) {
+    // A timed-out task keeps its TaskTimeoutError even if the body raised
+    // after the deadline.
+    if (auto* py_state = dynamic_cast<PyResultTaskState*>(&task)) {
+      py::object exc = py_state->exception_object();
+      if (!exc.is_none()) return exc;
+    }
   }
   std::exception_ptr error = task.error();
   if (!error) return py::none();
@@ -61,7 +82,7 @@ py::object exception_for(TaskState& task) {
 }
 
 py::object NativeHandle::result(std::optional<double> timeout_s) const {
-  if (!wait_task(*state, checked_timeout(timeout_s))) {
+  if (!settled_for_caller(*state) && !wait_task(*state, checked_timeout(timeout_s))) {
     // Like concurrent.futures: the task goes on, only this wait gave up.
     PyErr_SetString(PyExc_TimeoutError, ("task '" + state->name() + "' did not finish in time").c_str());
     throw py::error_already_set();
@@ -76,7 +97,9 @@ py::object NativeHandle::result(std::optional<double> timeout_s) const {
 }
 
 py::object NativeHandle::exception() const {
-  if (!state->done() || state->status() == TaskStatus::completed) return py::none();
+  if (!settled_for_caller(*state)) return py::none();
+  TaskStatus status = state->status();
+  if (status == TaskStatus::completed || status == TaskStatus::cancelled) return py::none();
   py::object exc = exception_for(*state);
   // Show the task's own traceback, not one grown by earlier get() calls.
   if (PyObject* tb = task_traceback(*state, exc)) {
@@ -92,16 +115,17 @@ void register_native_handle(py::module_& m) {
       .def_property_readonly("task_id", [](const NativeHandle& h) { return h.state->id(); })
       .def_property_readonly("name", [](const NativeHandle& h) { return h.state->name(); })
       .def_property_readonly("state", [](const NativeHandle& h) { return std::string(to_string(h.state->status())); })
-      .def("done", [](const NativeHandle& h) { return h.state->done(); })
+      .def("done", [](const NativeHandle& h) { return settled_for_caller(*h.state); })
       .def(
           "wait",
           [](const NativeHandle& h, std::optional<double> timeout) {
-            return wait_task(*h.state, checked_timeout(timeout));
+            return settled_for_caller(*h.state) || wait_task(*h.state, checked_timeout(timeout));
           },
           py::arg("timeout") = py::none(),
           "Blocks until the task is final or the timeout (seconds) passes; returns done().")
       .def("result", &NativeHandle::result, py::arg("timeout") = py::none())
-      .def("exception", &NativeHandle::exception)
+      .def("exception", &NativeHandle::exception,
+           "The exception of a failed or timed-out task; None while unfinished, on success or when cancelled.")
       .def("cancel", [](const NativeHandle& h) { return h.state->cancel(); })
       .def("cancelled", [](const NativeHandle& h) { return h.state->status() == TaskStatus::cancelled; })
       .def("cancel_requested", [](const NativeHandle& h) { return h.state->cancel_requested(); })

@@ -25,6 +25,25 @@ struct NativeHandle {
 // The exception to raise for a final, unsuccessful task (GIL held).
 py::object exception_for(TaskState& task);
 
+// True when `task` is done, or when this thread is running the task's error
+// callback: the task is final then (its result or exception is stored) but
+// its waiters are released only after the callback returns, so without this
+// the callback would see its own handle as unfinished, and get() would wait
+// for itself.
+bool settled_for_caller(const TaskState& task) noexcept;
+
+// Marks the task whose error callback this thread runs, for its lifetime.
+class FailureCallbackScope {
+ public:
+  explicit FailureCallbackScope(const TaskState* task) noexcept;
+  ~FailureCallbackScope();
+  FailureCallbackScope(const FailureCallbackScope&) = delete;
+  FailureCallbackScope& operator=(const FailureCallbackScope&) = delete;
+
+ private:
+  const TaskState* outer_;
+};
+
 void register_native_handle(py::module_& m);
 
 }  // namespace dftracer::utils::python

@@ -126,6 +126,7 @@ void NativeRuntime::set_error_callback(py::object callback) {
     ScopedGil gil;
     try {
       survive_finalization([&] {
+        FailureCallbackScope scope(&task);
         NativeHandle handle{TaskStateRef::share(&task)};
         holder->obj(py::cast(std::move(handle)), exception_for(task));
       });

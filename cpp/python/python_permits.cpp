@@ -1,7 +1,6 @@
 // python_threads permits (see python_permits.hpp).
 #include "python_permits.hpp"
 
-#include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/futex.hpp"
 
 namespace dftracer::utils::python {
@@ -18,7 +17,10 @@ void PythonPermits::acquire() {
     while (v > 0) {
       if (available_.compare_exchange_weak(v, v - 1, std::memory_order_acq_rel)) return;
     }
-    Executor::BlockingScope blocking;
+    // Not a BlockingScope: a permit holder is either running Python (it will
+    // give the permit back) or blocked on a handle (it gave it back already),
+    // so this wait always ends, and counting it as blocked would start a
+    // temporary worker per queued callable that then also waits here.
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     if (available_.load(std::memory_order_seq_cst) == 0) futex_wait(available_, 0);
     sleepers_.fetch_sub(1, std::memory_order_seq_cst);

@@ -3,8 +3,7 @@
 // A worker holds one permit while it runs a Python callable (nested inline
 // runs on the same thread reuse it) and gives it back while it blocks on a
 // handle, so a parent waiting for its child never keeps the child from a
-// permit. Waiting for a permit counts as blocking (the pool may add a
-// temporary worker). A cap of 0 means no cap.
+// permit. A cap of 0 means no cap.
 #pragma once
 
 #include <atomic>

@@ -81,7 +81,8 @@ thread_local WorkerContext tls_worker;
 
 std::size_t resolve_thread_count(std::size_t requested) {
   if (requested > 0) return requested;
-  if (const char* env = std::getenv("DFTRACER_UTILS_THREADS")) {
+  // Digits only: strtoul would read "-2" as 2^64 - 2 threads.
+  if (const char* env = std::getenv("DFTRACER_UTILS_THREADS"); env && *env >= '0' && *env <= '9') {
     char* end = nullptr;
     unsigned long v = std::strtoul(env, &end, 10);
     if (end != env && *end == '\0' && v > 0) return v;

@@ -66,6 +66,17 @@ class CallableTaskState final : public TypedTaskState<R> {
   std::optional<F> fn_;
 };
 
+// Calls a coroutine lambda from inside a frame that owns it, so its captures
+// live as long as the coroutine it returns.
+template <class F, class R = typename std::invoke_result_t<F&>::value_type>
+Task<R> invoke_owned(F fn) {
+  if constexpr (std::is_void_v<R>) {
+    co_await fn();
+  } else {
+    co_return co_await fn();
+  }
+}
+
 // Top-level coroutine of a submitted coroutine task: it owns one reference
 // on the state until the body has finished, wherever it resumes.
 struct DetachedRoot {
@@ -140,7 +151,9 @@ class Runtime {
   auto submit(F&& fn, std::string name = {}, Pool pool = Pool::compute) {
     using R = std::invoke_result_t<std::decay_t<F>&>;
     if constexpr (is_task_v<R>) {
-      return submit(fn(), std::move(name), pool);
+      // Not submit(fn()): the coroutine reaches its captures through the
+      // closure object, usually a temporary that dies when submit returns.
+      return submit(detail::invoke_owned(std::decay_t<F>(std::forward<F>(fn))), std::move(name), pool);
     } else {
       auto* state = new detail::CallableTaskState<std::decay_t<F>, R>(std::forward<F>(fn), std::move(name));
       TaskStateRef ref = TaskStateRef::adopt(state);

@@ -40,6 +40,10 @@ constexpr auto kSearchSpin = std::chrono::microseconds(50);
 // deque, so a worker busy with local work cannot starve outside submissions.
 constexpr std::uint32_t kGlobalPollInterval = 61;
 constexpr std::size_t kMaxGlobalBatch = 32;
+// A parked spare wakes this often to retire once it is surplus: it may have
+// parked while its blocked worker still needed it, and nobody wakes a parked
+// worker just because a wait ended.
+constexpr auto kSpareKeepAlive = std::chrono::milliseconds(100);
 
 std::uint64_t next_random(std::uint64_t& state) noexcept {
   // xorshift64*: cheap, good enough to spread victims.
@@ -302,7 +306,12 @@ bool Executor::park(Worker& w, bool& searching) {
   // The last searcher re-checks every queue: work published before our
   // state change was not announced to anyone (a producer saw a searcher).
   if (last_searcher && has_pending_work()) idle_.notify_one();
-  idle_.wait_parked(w.index);
+  if (w.spare && !idle_.wait_parked_for(w.index, kSpareKeepAlive)) {
+    // Timed out: go round once more; the next park retires us if surplus.
+    w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
+    return true;
+  }
+  if (!w.spare) idle_.wait_parked(w.index);
   searching = true;  // notify_one wakes workers as searchers
   w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
   return true;

@@ -1,6 +1,7 @@
 // Idle worker coordination (see idle_coordinator.hpp for the rules).
 #include "dftracer/utils/core/idle_coordinator.hpp"
 
+#include <algorithm>
 #include <cassert>
 
 namespace dftracer::utils {
@@ -51,6 +52,29 @@ void IdleCoordinator::wait_parked(std::uint32_t slot) noexcept {
   // Acquire: pairs with the waker's release store, so what the waker saw
   // (the new work) is visible to us.
   while (word.load(std::memory_order_acquire) == 1) futex_wait(word, 1);
+}
+
+bool IdleCoordinator::wait_parked_for(std::uint32_t slot, std::chrono::nanoseconds timeout) noexcept {
+  auto& word = sleepers_by_slot_[slot].word;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (word.load(std::memory_order_acquire) == 1) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left.count() > 0) {
+      futex_wait_for(word, 1, left);
+      continue;
+    }
+    // Notifiers clear the word under mu_, so under mu_ either we were woken
+    // (and counted as a searcher by the notifier) or we are still listed.
+    std::lock_guard lock(mu_);
+    if (word.load(std::memory_order_relaxed) == 0) return true;
+    auto it = std::find(parked_.begin(), parked_.end(), slot);
+    assert(it != parked_.end() && "a parked slot with its word set is listed");
+    parked_.erase(it);
+    word.store(0, std::memory_order_relaxed);
+    state_.fetch_add(kUnparkedOne, std::memory_order_seq_cst);
+    return false;
+  }
+  return true;
 }
 
 void IdleCoordinator::notify_one(bool relaxed) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,10 @@ class IdleCoordinator {
   bool prepare_park(std::uint32_t slot, bool searching, bool& last_searcher);
   // Sleeps until notified. A notified worker wakes as a searcher.
   void wait_parked(std::uint32_t slot) noexcept;
+  // As wait_parked, for at most `timeout` (spare workers, which must wake to
+  // see whether they are still needed). Returns false on timeout: the caller
+  // is then off the parked list, unparked and not searching.
+  bool wait_parked_for(std::uint32_t slot, std::chrono::nanoseconds timeout) noexcept;
 
   // Wakes one parked worker if nobody is searching. `relaxed` skips the
   // seq_cst fence: correct only when the caller is a running worker that will

@@ -23,7 +23,9 @@ class FramePool {
     std::size_t cls = class_of(size);
     if (cls >= kClasses) return ::operator new(size);
     FramePool& pool = local();
-    if (!pool.alive_) return ::operator new(size);
+    // Full class size even unpooled: another thread may free it into its
+    // list for this class, and hand it out for any size in the class.
+    if (!pool.alive_) return ::operator new((cls + 1) * kGranule);
     if (FreeFrame* f = pool.free_[cls]) {
       pool.free_[cls] = f->next;
       --pool.count_[cls];

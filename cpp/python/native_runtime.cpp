@@ -79,7 +79,17 @@ NativeRuntime::~NativeRuntime() {
   runtime_.reset();
 }
 
+Runtime& NativeRuntime::rt() const {
+  if (!runtime_) {
+    throw std::runtime_error(
+        "this dftracer.utils Runtime was abandoned (its threads were left behind at interpreter exit, or "
+        "do not exist after os.fork()); create a new Runtime");
+  }
+  return *runtime_;
+}
+
 void NativeRuntime::abandon() noexcept {
+  if (runtime_) note_abandoned(runtime_.get());
   (void)runtime_.release();
   (void)permits_.release();
 }
@@ -91,37 +101,38 @@ NativeHandle NativeRuntime::submit_callable(py::object fn, py::tuple args, py::o
   TaskStateRef ref = TaskStateRef::adopt(state);
   // No GIL release here: submitting is a few hundred nanoseconds and never
   // blocks on Python; releasing would cost more than it saves.
-  runtime_->submit_state(*state, io ? Pool::io : Pool::compute);
+  rt().submit_state(*state, io ? Pool::io : Pool::compute);
   return NativeHandle{std::move(ref)};
 }
 
 bool NativeRuntime::wait_all(std::optional<double> timeout_s) {
-  return python::wait_all(*runtime_, checked_timeout(timeout_s));
+  return python::wait_all(rt(), checked_timeout(timeout_s));
 }
 
 void NativeRuntime::shutdown(bool wait) {
+  if (abandoned()) return;  // nothing of it is left to stop
   if (Runtime::current() == runtime_.get()) {
     throw std::logic_error("shutdown() called from inside one of this runtime's tasks would wait for itself");
   }
-  if (runtime_->is_shut_down()) return;
+  if (rt().is_shut_down()) return;
   if (!wait) {
     // Cancel queued work now; shutdown(false) below would do it too, but
     // doing it here keeps the interruptible wait in charge of the rest.
-    for (auto& t : runtime_->registry().queued_tasks()) t->cancel();
+    for (auto& t : rt().registry().queued_tasks()) t->cancel();
   }
   // Drain interruptibly (Ctrl-C works), then close and join.
-  python::wait_all(*runtime_, std::nullopt);
+  python::wait_all(rt(), std::nullopt);
   py::gil_scoped_release nogil;
-  runtime_->shutdown(wait);
+  rt().shutdown(wait);
 }
 
 void NativeRuntime::set_error_callback(py::object callback) {
   if (callback.is_none()) {
-    runtime_->set_failure_hook(nullptr);
+    rt().set_failure_hook(nullptr);
     return;
   }
   auto holder = std::make_shared<GilSafeObject>(std::move(callback));
-  runtime_->set_failure_hook([holder](TaskState& task) {
+  rt().set_failure_hook([holder](TaskState& task) {
     if (python_exiting()) return;
     ScopedGil gil;
     try {
@@ -140,19 +151,19 @@ void NativeRuntime::set_error_callback(py::object callback) {
 }
 
 bool NativeRuntime::is_responsive() const {
-  if (runtime_->is_shut_down()) return false;
-  RegistryTotals t = runtime_->registry().totals();
+  if (rt().is_shut_down()) return false;
+  RegistryTotals t = rt().registry().totals();
   if (t.queued == 0) return true;
   std::int64_t last_progress = created_ns_;
-  for (const auto& s : runtime_->registry().recent()) last_progress = std::max(last_progress, s.end_ns);
-  for (const auto& w : runtime_->compute().workers_view()) {
+  for (const auto& s : rt().registry().recent()) last_progress = std::max(last_progress, s.end_ns);
+  for (const auto& w : rt().compute().workers_view()) {
     if (w.task_id) last_progress = std::max(last_progress, w.task_since_ns);
   }
   return now_ns() - last_progress < kStallNs;
 }
 
 py::dict NativeRuntime::progress(std::size_t max_tasks) const {
-  Registry& reg = runtime_->registry();
+  Registry& reg = rt().registry();
   RegistryTotals t = reg.totals();
   std::vector<TaskSnapshot> live = reg.live(max_tasks);
   std::vector<TaskSnapshot> recent = reg.recent();
@@ -184,8 +195,8 @@ py::dict NativeRuntime::progress(std::size_t max_tasks) const {
       workers.append(std::move(wd));
     }
   };
-  add_workers(runtime_->compute(), "compute", 0);
-  add_workers(runtime_->io(), "io", 100000);
+  add_workers(rt().compute(), "compute", 0);
+  add_workers(rt().io(), "io", 100000);
   d["workers"] = workers;
 
   py::list tasks;
@@ -245,7 +256,9 @@ void register_native_runtime(py::module_& m) {
       .def_property_readonly("threads", [](NativeRuntime& self) { return self.runtime().threads(); })
       .def_property_readonly("io_threads", [](NativeRuntime& self) { return self.runtime().io_threads(); })
       .def_property_readonly("python_threads", &NativeRuntime::python_threads)
-      .def_property_readonly("is_shut_down", [](NativeRuntime& self) { return self.runtime().is_shut_down(); })
+      .def_property_readonly(
+          "is_shut_down", [](NativeRuntime& self) { return self.abandoned() || self.runtime().is_shut_down(); },
+          "True once shut down or abandoned.")
       .def_property_readonly("active", [](NativeRuntime& self) { return self.runtime().active(); });
 }
 

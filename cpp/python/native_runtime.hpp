@@ -30,13 +30,17 @@ class NativeRuntime {
   py::dict progress(std::size_t max_tasks) const;
   bool is_responsive() const;
 
-  Runtime& runtime() { return *runtime_; }
-  std::size_t python_threads() const { return permits_->cap() ? permits_->cap() : runtime_->threads(); }
+  // Throws RuntimeError once abandoned.
+  Runtime& runtime() { return rt(); }
+  std::size_t python_threads() const { return permits_ && permits_->cap() ? permits_->cap() : rt().threads(); }
   // Leaks the runtime on purpose (a forked child: its threads do not exist
   // there, so nothing may be joined or freed).
   void abandon() noexcept;
+  bool abandoned() const noexcept { return !runtime_; }
 
  private:
+  Runtime& rt() const;
+
   std::unique_ptr<PythonPermits> permits_;
   std::unique_ptr<Runtime> runtime_;
   std::int64_t created_ns_;

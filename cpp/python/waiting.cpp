@@ -3,8 +3,10 @@
 
 #include <pybind11/pybind11.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <new>
 #include <stdexcept>
 
 #include "python_permits.hpp"
@@ -15,6 +17,21 @@ namespace py = pybind11;
 
 namespace {
 constexpr auto kSlice = std::chrono::milliseconds(20);
+
+// Abandoned runtimes: a push-only list, never freed (there are a handful per
+// process at most).
+struct AbandonedNode {
+  const Runtime* runtime;
+  AbandonedNode* next;
+};
+std::atomic<AbandonedNode*> g_abandoned{nullptr};
+
+bool is_abandoned(const Runtime* runtime) noexcept {
+  for (AbandonedNode* n = g_abandoned.load(std::memory_order_acquire); n; n = n->next) {
+    if (n->runtime == runtime) return true;
+  }
+  return false;
+}
 
 // Waits in slices until `ready(slice)` says done or the deadline passes.
 template <class WaitSlice>
@@ -50,8 +67,22 @@ std::optional<double> checked_timeout(std::optional<double> timeout_s) {
   return timeout_s;
 }
 
+void note_abandoned(const Runtime* runtime) noexcept {
+  auto* node = new (std::nothrow) AbandonedNode{runtime, g_abandoned.load(std::memory_order_relaxed)};
+  if (!node) return;
+  // release: a reader that finds the node sees its fields.
+  while (!g_abandoned.compare_exchange_weak(node->next, node, std::memory_order_release,
+                                            std::memory_order_relaxed)) {
+  }
+}
+
 bool wait_task(TaskState& task, std::optional<double> timeout_s) {
   if (task.done()) return true;
+  if (task.runtime() && is_abandoned(task.runtime())) {
+    throw std::runtime_error("task '" + task.name() +
+                             "' belongs to a dftracer.utils Runtime whose threads are gone (created before "
+                             "os.fork(), or left behind at exit); it will never finish");
+  }
   if (!timeout_s && Executor::current() != nullptr) {
     // A worker: no signals to watch for; may run the task inline.
     py::gil_scoped_release nogil;

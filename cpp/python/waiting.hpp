@@ -22,6 +22,11 @@ bool wait_task(TaskState& task, std::optional<double> timeout_s);
 // Runtime::wait_all with the same rules.
 bool wait_all(Runtime& runtime, std::optional<double> timeout_s);
 
+// Records a runtime whose threads are gone (inherited through os.fork, or
+// left behind at exit): waiting for its unfinished tasks raises RuntimeError
+// instead of blocking forever. Lock-free, so it is safe in a forked child.
+void note_abandoned(const Runtime* runtime) noexcept;
+
 // Converts a user timeout in seconds, rejecting negative and NaN values.
 std::optional<double> checked_timeout(std::optional<double> timeout_s);
 

@@ -116,9 +116,17 @@ void NativeRuntime::shutdown(bool wait) {
   }
   if (rt().is_shut_down()) return;
   if (!wait) {
-    // Cancel queued work now; shutdown(false) below would do it too, but
-    // doing it here keeps the interruptible wait in charge of the rest.
-    for (auto& t : rt().registry().queued_tasks()) t->cancel();
+    // Cancel queued tasks and ask running ones to stop (cancel() sets their
+    // token, which dft.cancelled() reads); again every round, for tasks the
+    // running ones submit meanwhile. shutdown(false) below would do this
+    // too, but only after the wait: doing it here keeps the interruptible
+    // wait in charge, and a cooperative task sees its token before anyone
+    // waits for it.
+    auto cancel_live = [this] {
+      for (auto& t : rt().registry().live_tasks()) t->cancel();
+    };
+    cancel_live();
+    while (!python::wait_all(rt(), 0.05)) cancel_live();
   }
   // Drain interruptibly (Ctrl-C works), then close and join.
   python::wait_all(rt(), std::nullopt);

@@ -310,5 +310,8 @@ class Runtime:
 def _describe(exc: Optional[BaseException]) -> str:
     if exc is None:
         return "unknown error"
-    text = str(exc)
+    try:
+        text = str(exc)
+    except Exception:  # a hostile __str__ must not hide the other failures
+        text = f"<unprintable {type(exc).__name__} object>"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,85 @@
+"""Shared fixtures and helpers for the dftracer.utils pytest suite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, Optional
+
+import pytest
+
+import dftracer.utils as dft
+
+
+@pytest.fixture
+def rt() -> Iterator[dft.Runtime]:
+    """A small runtime (2 compute, 1 I/O worker), shut down after the test."""
+    runtime = dft.Runtime(threads=2, io_threads=1)
+    yield runtime
+    runtime.shutdown(wait=False)
+
+
+@pytest.fixture
+def rt1() -> Iterator[dft.Runtime]:
+    """A runtime with a single compute worker: the hardest case for nesting."""
+    runtime = dft.Runtime(threads=1, io_threads=1)
+    yield runtime
+    runtime.shutdown(wait=False)
+
+
+def run_as_main(source: str, **names: Any) -> Dict[str, Any]:
+    """Runs ``source`` as if it were the script being run (``__name__ ==
+    "__main__"``), so derived task names carry no module prefix, and returns
+    its globals. ``names`` are pre-bound globals."""
+    namespace: Dict[str, Any] = {"__name__": "__main__", **names}
+    exec(compile(textwrap.dedent(source), "<seed example>", "exec"), namespace)
+    return namespace
+
+
+def python_script(source: str, *args: str, timeout: float = 60.0, env: Optional[Dict[str, str]] = None,
+                  ) -> subprocess.CompletedProcess[str]:
+    """Runs ``source`` in a fresh interpreter and returns the finished process."""
+    full_env = dict(os.environ)
+    full_env.setdefault("PYTHONFAULTHANDLER", "1")
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+
+
+class Concurrency:
+    """Counts how many callers are inside ``enter``/``leave`` at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.current = 0
+        self.peak = 0
+
+    def __enter__(self) -> "Concurrency":
+        with self._lock:
+            self.current += 1
+            self.peak = max(self.peak, self.current)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.current -= 1
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.005) -> bool:
+    """Polls ``predicate`` until it holds or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

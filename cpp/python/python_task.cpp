@@ -55,7 +55,14 @@ PythonTaskState::PythonTaskState(py::object fn, py::tuple args, py::object kwarg
       kwargs_(std::move(kwargs)),
       permits_(permits) {}
 
-PythonTaskState::~PythonTaskState() {
+PythonTaskState::~PythonTaskState() { drop_call(); }
+
+void PythonTaskState::on_final() {
+  // Only when it never ran: a timed-out body may still be using them.
+  if (status() == TaskStatus::cancelled) drop_call();
+}
+
+void PythonTaskState::drop_call() {
   // Normally dropped by run(); still set when the task never ran.
   if (!fn_ && !args_ && !kwargs_) return;
   if (python_exiting()) {

@@ -63,8 +63,13 @@ class PythonTaskState final : public PyResultTaskState {
 
  protected:
   void run() override;
+  // A task cancelled before it ran drops its callable and arguments here,
+  // not when its last handle goes.
+  void on_final() override;
 
  private:
+  void drop_call();
+
   py::object fn_;
   py::object args_;  // a tuple
   py::object kwargs_;  // dict or None

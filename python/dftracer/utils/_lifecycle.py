@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import time
 import weakref
 from typing import TYPE_CHECKING, Any, List
 
@@ -53,9 +54,20 @@ class ForkedRuntime:
 
 
 def _shutdown_all_at_exit() -> None:
-    for runtime in list(_live):
+    runtimes = list(_live)
+    # One grace period for all of them, not one each: cancel everything
+    # queued everywhere first, then wait.
+    for runtime in runtimes:
         try:
-            runtime._shutdown_at_exit(EXIT_GRACE_SECONDS)
+            native = runtime._native
+            if not isinstance(native, ForkedRuntime) and not native.is_shut_down:
+                native.cancel_pending()
+        except BaseException:
+            logger.exception("dftracer.utils: cancelling a runtime's tasks at exit failed")
+    deadline = time.monotonic() + EXIT_GRACE_SECONDS
+    for runtime in runtimes:
+        try:
+            runtime._shutdown_at_exit(deadline)
         except BaseException:  # never let one runtime keep the others alive
             logger.exception("dftracer.utils: shutting down a runtime at exit failed")
     _core.mark_interpreter_exiting()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from types import TracebackType
 from typing import Any, Callable, List, Optional, Type, TypeVar, Union, overload
 
@@ -266,23 +267,29 @@ class Runtime:
         self._native.shutdown(wait)
         _lifecycle.unregister(self)
 
-    def _shutdown_at_exit(self, grace_seconds: float) -> None:
-        """The atexit path: cancel what has not started, give running tasks
-        ``grace_seconds``, then shut down, or abandon the threads if tasks
-        still run (they never touch Python again)."""
+    def _shutdown_at_exit(self, deadline: float) -> None:
+        """The atexit path: cancel what has not started, let running tasks
+        finish until ``deadline`` (``time.monotonic()``), then shut down, or
+        abandon the threads if tasks still run (they never touch Python
+        again)."""
         native = self._native
         if isinstance(native, _lifecycle.ForkedRuntime) or native.is_shut_down:
             return
-        native.cancel_pending()
-        if native.wait_all(grace_seconds):
-            native.shutdown(False)
-            return
+        while True:
+            # Again each round: running tasks may submit more.
+            native.cancel_pending()
+            left = deadline - time.monotonic()
+            if native.wait_all(min(max(left, 0.0), 0.05)):
+                native.shutdown(False)
+                return
+            if left <= 0:
+                break
         running = native.progress(0)["running"]
         logger.warning(
-            "dftracer.utils: %d task(s) still running %.1f s after interpreter exit began; "
-            "leaving their threads behind",
+            "dftracer.utils: %d task(s) still running when the interpreter exit grace period "
+            "(DFTRACER_UTILS_EXIT_GRACE=%gs) ended; leaving their threads behind",
             running,
-            grace_seconds,
+            _lifecycle.EXIT_GRACE_SECONDS,
         )
         _core.mark_interpreter_exiting()
         native.abandon()

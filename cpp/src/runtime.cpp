@@ -2,6 +2,7 @@
 #include "dftracer/utils/core/runtime.hpp"
 
 #include <stdexcept>
+#include <vector>
 
 #include "dftracer/utils/core/futex.hpp"
 
@@ -133,7 +134,14 @@ void Runtime::shutdown(bool wait) {
   accepting_external_.store(false, std::memory_order_seq_cst);
   if (!wait) {
     closed_.store(true, std::memory_order_seq_cst);
-    for (auto& t : registry_.live_tasks()) t->cancel();  // queued: cancelled; running: asked to stop
+    // Queued tasks first, then ask running ones to stop: a running task that
+    // stops frees its worker, which would run queued tasks before one pass
+    // over the list reached them.
+    std::vector<TaskStateRef> live = registry_.live_tasks();
+    for (auto& t : live) {
+      if (t->status() == TaskStatus::queued) t->cancel();
+    }
+    for (auto& t : live) t->cancel();  // running: sets the cooperative token
   }
   wait_all();
   closed_.store(true, std::memory_order_seq_cst);

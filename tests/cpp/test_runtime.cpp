@@ -324,3 +324,46 @@ TEST(Runtime, SyncWaitFromOutsideAndInsideThePool) {
   auto h = rt.submit([&] { return sync_wait(rt, answer()) + 1; });
   EXPECT_EQ(h.get(), 43);
 }
+
+TEST(Runtime, WorkersViewShowsTheRunningTaskByIdAndName) {
+  Runtime rt({.threads = 1, .io_threads = 1});
+  Gate gate;
+  auto h = rt.submit([&] { gate.wait(); }, "watched-task");
+  ASSERT_TRUE(wait_until([&] { return gate.arrived.load() == 1; }));
+  auto view = rt.compute().workers_view();
+  ASSERT_EQ(view.size(), 1u);
+  EXPECT_EQ(view[0].activity, WorkerActivity::running);
+  EXPECT_EQ(view[0].task_id, h.id());
+  EXPECT_EQ(view[0].task_name, "watched-task");
+  EXPECT_GT(view[0].task_since_ns, 0);
+  gate.open();
+  h.wait();
+  ASSERT_TRUE(wait_until([&] { return rt.compute().workers_view()[0].tasks_run >= 1; }));
+}
+
+// An observer reading worker slots while names change under it never sees a
+// torn name: only whole names of tasks that ran, or nothing.
+TEST(Runtime, WorkerSlotNamesAreNeverTornUnderConcurrentReads) {
+  Runtime rt({.threads = 2, .io_threads = 1});
+  const std::vector<std::string> names = {"a", std::string(70, 'b'), "cc-short", std::string(120, 'd')};
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> torn{0}, seen{0};
+  std::thread observer([&] {
+    while (!stop.load()) {
+      for (const auto& w : rt.compute().workers_view()) {
+        if (w.task_name.empty()) continue;
+        seen.fetch_add(1);
+        bool whole = false;
+        for (const auto& n : names) whole |= w.task_name == n.substr(0, WorkerSlot::kNameBytes - 1);
+        if (!whole) torn.fetch_add(1);
+      }
+    }
+  });
+  for (int i = 0; i < static_cast<int>(test::scaled(20000, 2000)); ++i) {
+    (void)rt.submit([] {}, names[static_cast<std::size_t>(i) % names.size()]);
+  }
+  rt.wait_all();
+  stop = true;
+  observer.join();
+  EXPECT_EQ(torn.load(), 0u) << "of " << seen.load() << " names read";
+}

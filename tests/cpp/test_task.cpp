@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "dftracer/utils/runtime.hpp"
+#include "test_util.hpp"
 
 using namespace dftracer::utils;
 
@@ -45,8 +46,11 @@ TEST(Task, AwaitReturnsValue) {
 
 TEST(Task, DeepAwaitChainDoesNotGrowTheStack) {
   Runtime rt({.threads = 1});
-  // 100k nested awaits would overflow an 8 MB stack without symmetric transfer.
-  EXPECT_EQ(sync_wait(rt, chain(100000)), 100000);
+  // 100k nested awaits would overflow an 8 MB stack without symmetric
+  // transfer. Sanitizer builds (-O1) do not turn the transfer into a tail
+  // call, so there the chain is shorter.
+  const int depth = dftracer::utils::test::kUnderSanitizer ? 2000 : 100000;
+  EXPECT_EQ(sync_wait(rt, chain(depth)), depth);
 }
 
 TEST(Task, ExceptionPropagatesToAwaiter) {

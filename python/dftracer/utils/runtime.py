@@ -285,6 +285,9 @@ class Runtime:
             if left <= 0:
                 break
         running = native.progress(0)["running"]
+        if running == 0 and native.wait_all(0.0):  # finished just now
+            native.shutdown(False)
+            return
         logger.warning(
             "dftracer.utils: %d task(s) still running when the interpreter exit grace period "
             "(DFTRACER_UTILS_EXIT_GRACE=%gs) ended; leaving their threads behind",

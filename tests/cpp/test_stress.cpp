@@ -291,3 +291,80 @@ TEST(Stress, ShutdownRacingWithSubmit) {
   std::printf("%d iterations: %llu accepted, %llu refused\n", iterations,
               static_cast<unsigned long long>(accepted_total), static_cast<unsigned long long>(refused_total));
 }
+
+// cancel() from another thread races the workers claiming the same tasks:
+// each task either ran exactly once and completed, or never ran and is
+// cancelled; never both, never neither.
+TEST(Stress, CancelRacingWithRunEndsEachTaskExactlyOneWay) {
+  Runtime rt({.threads = 2, .io_threads = 1});
+  const std::size_t n = scaled(200'000, 5'000);
+  auto runs = std::make_unique<std::atomic<std::uint8_t>[]>(n);
+  for (std::size_t i = 0; i < n; ++i) runs[i].store(0, std::memory_order_relaxed);
+  std::vector<TaskHandle<void>> handles;
+  handles.reserve(n);
+  std::atomic<std::size_t> published{0};
+  std::atomic<std::size_t> cancel_true{0};
+  std::thread canceller([&] {
+    std::size_t next = 0;
+    while (next < n) {
+      std::size_t avail = published.load(std::memory_order_acquire);
+      for (; next < avail; ++next) {
+        if (next % 2 == 0 && handles[next].cancel()) cancel_true.fetch_add(1);
+      }
+    }
+  });
+  for (std::size_t i = 0; i < n; ++i) {
+    handles.push_back(rt.submit([&runs, i] { runs[i].fetch_add(1, std::memory_order_relaxed); }));
+    if (i % 64 == 63 || i + 1 == n) published.store(i + 1, std::memory_order_release);
+  }
+  canceller.join();
+  rt.wait_all();
+  std::size_t bad = 0, cancelled = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    TaskStatus s = handles[i].status();
+    std::uint8_t r = runs[i].load(std::memory_order_relaxed);
+    if (s == TaskStatus::completed) {
+      bad += r != 1;
+    } else if (s == TaskStatus::cancelled) {
+      bad += r != 0;
+      ++cancelled;
+    } else {
+      ++bad;
+    }
+  }
+  EXPECT_EQ(bad, 0u);
+  EXPECT_EQ(cancelled, cancel_true.load());
+  auto totals = rt.registry().totals();
+  EXPECT_EQ(totals.cancelled, cancelled);
+  EXPECT_EQ(totals.completed + totals.cancelled, n);
+}
+
+// Many threads and coroutines wait on the same handles at once: every
+// waiter is released, whether it blocks, spins or suspends.
+TEST(Stress, ManyWaitersOnOneHandleAreAllReleased) {
+  Runtime rt({.threads = 2, .io_threads = 1});
+  const int rounds = static_cast<int>(scaled(300, 20));
+  for (int round = 0; round < rounds; ++round) {
+    std::atomic<bool> release{false};
+    auto target = rt.submit([&] {
+      while (!release.load(std::memory_order_acquire)) std::this_thread::yield();
+      return round;
+    });
+    std::atomic<int> released{0};
+    std::vector<std::thread> blockers;
+    for (int t = 0; t < 4; ++t) {
+      blockers.emplace_back([&] {
+        if (target.get() == round) released.fetch_add(1);
+      });
+    }
+    std::vector<TaskHandle<int>> awaiters;
+    for (int c = 0; c < 8; ++c) {
+      awaiters.push_back(rt.submit([&]() -> Task<int> { co_return co_await target; }));
+    }
+    if (round % 3 == 0) std::this_thread::sleep_for(100us);  // let some block
+    release.store(true, std::memory_order_release);
+    for (auto& t : blockers) t.join();
+    for (auto& a : awaiters) ASSERT_EQ(a.get(), round);
+    ASSERT_EQ(released.load(), 4) << "round " << round;
+  }
+}

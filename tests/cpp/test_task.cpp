@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <stdexcept>
+#include <thread>
 
 #include "dftracer/utils/runtime.hpp"
 #include "test_util.hpp"
@@ -84,4 +85,30 @@ TEST(Task, UnstartedTaskIsDestroyedWithoutRunning) {
     auto t = body();
   }
   EXPECT_EQ(runs, 0);
+}
+
+TEST(FramePool, FreedFramesAreReusedOnTheSameThread) {
+  using dftracer::utils::detail::FramePool;
+  void* a = FramePool::allocate(100);
+  FramePool::deallocate(a, 100);
+  // Same 64-byte class (65..128): the frame just freed comes back.
+  void* b = FramePool::allocate(120);
+  EXPECT_EQ(a, b);
+  FramePool::deallocate(b, 120);
+  // Frames above the pooled sizes go straight to the heap and back.
+  void* big = FramePool::allocate(64 * 1024);
+  ASSERT_NE(big, nullptr);
+  FramePool::deallocate(big, 64 * 1024);
+}
+
+TEST(FramePool, AFrameFreedOnAnotherThreadJoinsThatThreadsPool) {
+  using dftracer::utils::detail::FramePool;
+  void* a = FramePool::allocate(200);
+  void* reused = nullptr;
+  std::thread([&] {
+    FramePool::deallocate(a, 200);
+    reused = FramePool::allocate(200);  // from this thread's list now
+    FramePool::deallocate(reused, 200);
+  }).join();
+  EXPECT_EQ(reused, a);
 }

@@ -392,3 +392,23 @@ TEST(ForkJoin, DeepSpawnTreeOnOneThreadCompletes) {
   };
   EXPECT_EQ(sync_wait(rt, tree(6)), 4096u);
 }
+
+TEST(ForkJoin, WhenAllSettledVariadicKeepsEveryOutcome) {
+  Runtime rt({.threads = 2, .io_threads = 1});
+  auto nothing = []() -> Task<void> { co_return; };
+  auto failing_void = []() -> Task<void> {
+    co_await yield_now();
+    throw std::logic_error("void failed");
+  };
+  auto body = [&]() -> Task<std::tuple<Outcome<int>, Outcome<void>, Outcome<int>, Outcome<void>>> {
+    co_return co_await when_all_settled(value(4), nothing(), fail_with("int failed"), failing_void());
+  };
+  auto [a, b, c, d] = sync_wait(rt, body());
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(*a.value, 4);
+  EXPECT_TRUE(b.ok());
+  ASSERT_FALSE(c.ok());
+  EXPECT_THROW(std::rethrow_exception(c.error), std::runtime_error);
+  ASSERT_FALSE(d.ok());
+  EXPECT_THROW(std::rethrow_exception(d.error), std::logic_error);
+}

@@ -208,4 +208,27 @@ Task<std::tuple<detail::Settled<Ts>...>> when_all(Task<Ts>... tasks) {
   co_return std::apply([](auto&... v) { return std::make_tuple(std::move(*v)...); }, values);
 }
 
+// Variadic form of when_all_settled: one Outcome per task, in argument
+// order, so every error of a variadic when_all stays reachable.
+template <class... Ts>
+Task<std::tuple<Outcome<Ts>...>> when_all_settled(Task<Ts>... tasks) {
+  auto joins = std::make_tuple(co_await spawn(std::move(tasks))...);
+  std::tuple<Outcome<Ts>...> out;
+  auto settle_one = []<class T>(JoinHandle<T>& join, Outcome<T>& o) -> Task<void> {
+    try {
+      if constexpr (std::is_void_v<T>) {
+        co_await std::move(join);
+      } else {
+        o.value.emplace(co_await std::move(join));
+      }
+    } catch (...) {
+      o.error = std::current_exception();
+    }
+  };
+  co_await [&]<std::size_t... I>(std::index_sequence<I...>) -> Task<void> {
+    (co_await settle_one(std::get<I>(joins), std::get<I>(out)), ...);
+  }(std::index_sequence_for<Ts...>{});
+  co_return out;
+}
+
 }  // namespace dftracer::utils

@@ -250,7 +250,9 @@ void register_native_runtime(py::module_& m) {
              for (auto& r : self.runtime().registry().take_unreported_failures()) out.push_back(NativeHandle{r});
              return out;
            })
-      .def("owns", [](NativeRuntime& self, const NativeHandle& h) { return h.state->runtime() == &self.runtime(); })
+      .def(
+          "owns", [](NativeRuntime& self, const NativeHandle& h) { return h.state->runtime() == &self.runtime(); },
+          py::arg("handle"), "True when the handle's task was submitted to this runtime.")
       .def("abandon", &NativeRuntime::abandon)
       .def(
           "cancel_pending",

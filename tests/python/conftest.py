@@ -31,7 +31,7 @@ def rt1() -> Iterator[dft.Runtime]:
     runtime.shutdown(wait=False)
 
 
-def run_as_main(source: str, **names: Any) -> Dict[str, Any]:
+def _run_as_main(source: str, **names: Any) -> Dict[str, Any]:
     """Runs ``source`` as if it were the script being run (``__name__ ==
     "__main__"``), so derived task names carry no module prefix, and returns
     its globals. ``names`` are pre-bound globals."""
@@ -40,7 +40,7 @@ def run_as_main(source: str, **names: Any) -> Dict[str, Any]:
     return namespace
 
 
-def python_script(source: str, *args: str, timeout: float = 60.0, env: Optional[Dict[str, str]] = None,
+def _python_script(source: str, *args: str, timeout: float = 60.0, env: Optional[Dict[str, str]] = None,
                   ) -> subprocess.CompletedProcess[str]:
     """Runs ``source`` in a fresh interpreter and returns the finished process."""
     full_env = dict(os.environ)
@@ -75,7 +75,7 @@ class Concurrency:
             self.current -= 1
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.005) -> bool:
+def _wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.005) -> bool:
     """Polls ``predicate`` until it holds or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,3 +83,31 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: f
             return True
         time.sleep(interval)
     return predicate()
+
+
+# Helpers are handed out as fixtures (not imported from conftest), so test
+# modules need no import path tricks and type-check as tests.python.*.
+
+
+@pytest.fixture
+def run_as_main() -> Callable[..., Dict[str, Any]]:
+    """``run_as_main(source, **globals)``: runs a snippet as ``__main__``."""
+    return _run_as_main
+
+
+@pytest.fixture
+def python_script() -> Callable[..., "subprocess.CompletedProcess[str]"]:
+    """``python_script(source, *args, timeout=, env=)``: runs it in a fresh interpreter."""
+    return _python_script
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., bool]:
+    """``wait_until(predicate, timeout=10)``: polls until it holds."""
+    return _wait_until
+
+
+@pytest.fixture
+def concurrency() -> Concurrency:
+    """A fresh :class:`Concurrency` counter."""
+    return Concurrency()

@@ -40,7 +40,7 @@ def test_handle_passed_to_a_task_submitted_before_its_producer(rt1):
     # The consumer runs first and blocks on a handle whose task is queued
     # behind it on the single worker.
     gate = threading.Event()
-    box = {}
+    box: dict[str, dft.TaskHandle[int]] = {}
 
     def consumer():
         gate.wait(10)

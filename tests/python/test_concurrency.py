@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-from conftest import Concurrency
 
 import dftracer.utils as dft
 
@@ -19,8 +18,8 @@ def _sleeper(counter, seconds=0.05):
 
 
 @pytest.mark.parametrize("threads, cap", [(4, 1), (4, 2), (4, 3), (3, 2)])
-def test_python_threads_caps_callables_running_at_once(threads, cap):
-    counter = Concurrency()
+def test_python_threads_caps_callables_running_at_once(threads, cap, concurrency):
+    counter = concurrency
     with dft.Runtime(threads=threads, io_threads=1, python_threads=cap) as rt:
         for _ in range(6 * threads):
             rt.submit(_sleeper, counter)
@@ -30,8 +29,8 @@ def test_python_threads_caps_callables_running_at_once(threads, cap):
     assert counter.peak == cap
 
 
-def test_uncapped_python_callables_run_on_every_worker():
-    counter = Concurrency()
+def test_uncapped_python_callables_run_on_every_worker(concurrency):
+    counter = concurrency
     with dft.Runtime(threads=4, io_threads=1) as rt:
         t0 = time.monotonic()
         for _ in range(16):
@@ -43,8 +42,8 @@ def test_uncapped_python_callables_run_on_every_worker():
     assert elapsed < 1.2  # serial would be 1.6 s; 4-wide is 0.4 s
 
 
-def test_python_threads_cap_holds_while_parents_wait_on_children():
-    counter = Concurrency()
+def test_python_threads_cap_holds_while_parents_wait_on_children(concurrency):
+    counter = concurrency
     with dft.Runtime(threads=4, python_threads=2) as rt:
 
         def parent():

@@ -99,7 +99,7 @@ def test_callback_runs_on_a_worker_thread_not_the_caller(rt):
 
 
 def test_handle_is_finished_inside_its_own_callback(rt1):
-    seen = []
+    seen: list[object] = []
 
     def callback(handle, exc):
         seen.append((handle.done(), handle.state, handle.exception is exc))
@@ -184,7 +184,7 @@ def test_setting_a_new_callback_replaces_the_old_one(rt):
 
 def test_non_callable_callback_is_rejected(rt):
     with pytest.raises(TypeError, match="int"):
-        rt.set_error_callback(42)  # type: ignore[arg-type]
+        rt.set_error_callback(42)
 
 
 def test_callback_may_submit_new_tasks(rt):

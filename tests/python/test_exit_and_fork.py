@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-from conftest import python_script
 
 # Keeps each exit case quick: running tasks get this long before their
 # threads are left behind.
@@ -58,7 +57,7 @@ def _assert_clean(proc, expected_stdout):
         ),
     ],
 )
-def test_interpreter_exit_with_tasks_outstanding_is_clean(setup):
+def test_interpreter_exit_with_tasks_outstanding_is_clean(setup, python_script):
     source = (
         "import time\nimport dftracer.utils as dft\n"
         "rt = dft.Runtime(threads=4, io_threads=1)\n"
@@ -74,7 +73,7 @@ def test_interpreter_exit_with_tasks_outstanding_is_clean(setup):
     assert elapsed < 20
 
 
-def test_exit_waits_for_short_running_tasks_to_finish():
+def test_exit_waits_for_short_running_tasks_to_finish(python_script):
     source = """
         import time
         import dftracer.utils as dft
@@ -90,7 +89,7 @@ def test_exit_waits_for_short_running_tasks_to_finish():
     _assert_clean(proc, ["exiting", "job finished"])
 
 
-def test_exit_with_unreferenced_runtime_and_pending_results_is_clean():
+def test_exit_with_unreferenced_runtime_and_pending_results_is_clean(python_script):
     source = """
         import dftracer.utils as dft
         def make():
@@ -103,7 +102,7 @@ def test_exit_with_unreferenced_runtime_and_pending_results_is_clean():
     _assert_clean(proc, ["1000"])
 
 
-def test_exit_from_sys_exit_inside_with_block_is_clean():
+def test_exit_from_sys_exit_inside_with_block_is_clean(python_script):
     source = """
         import sys, time
         import dftracer.utils as dft
@@ -115,7 +114,7 @@ def test_exit_from_sys_exit_inside_with_block_is_clean():
     _assert_clean(proc, [])
 
 
-def test_exit_while_main_thread_never_waited_logs_a_warning_for_stuck_tasks():
+def test_exit_while_main_thread_never_waited_logs_a_warning_for_stuck_tasks(python_script):
     source = """
         import dftracer.utils as dft
         import threading
@@ -134,7 +133,7 @@ def test_exit_while_main_thread_never_waited_logs_a_warning_for_stuck_tasks():
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
-def test_fork_child_gets_a_fresh_runtime_and_parent_keeps_working():
+def test_fork_child_gets_a_fresh_runtime_and_parent_keeps_working(python_script):
     source = """
         import os, time
         import dftracer.utils as dft
@@ -187,7 +186,7 @@ def test_fork_child_gets_a_fresh_runtime_and_parent_keeps_working():
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
-def test_forked_child_exits_normally_with_inherited_runtime():
+def test_forked_child_exits_normally_with_inherited_runtime(python_script):
     # The child neither joins nor frees the parent's threads on its way out.
     source = """
         import os, sys, time
@@ -206,7 +205,7 @@ def test_forked_child_exits_normally_with_inherited_runtime():
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="multiprocessing fork start method")
-def test_multiprocessing_fork_pool_with_runtime_in_parent():
+def test_multiprocessing_fork_pool_with_runtime_in_parent(python_script):
     source = """
         import multiprocessing as mp
         import dftracer.utils as dft
@@ -226,7 +225,7 @@ def test_multiprocessing_fork_pool_with_runtime_in_parent():
     _assert_clean(proc, ["285", "3"])
 
 
-def test_several_stuck_runtimes_share_one_exit_grace_period():
+def test_several_stuck_runtimes_share_one_exit_grace_period(python_script):
     source = """
         import time
         import dftracer.utils as dft

@@ -10,7 +10,6 @@ import operator
 import os.path
 
 import pytest
-from conftest import run_as_main
 
 import dftracer.utils as dft
 from dftracer.utils.naming import derive_task_name
@@ -42,7 +41,7 @@ class CallableObject:
         return "called"
 
 
-def test_function_defined_in_main_is_named_by_its_qualname_alone():
+def test_function_defined_in_main_is_named_by_its_qualname_alone(run_as_main):
     with dft.Runtime(threads=1) as rt:
         ns = run_as_main(
             """
@@ -55,7 +54,7 @@ def test_function_defined_in_main_is_named_by_its_qualname_alone():
         assert ns["h"].name == "my_function"
 
 
-def test_bound_method_defined_in_main_is_named_class_dot_method():
+def test_bound_method_defined_in_main_is_named_class_dot_method(run_as_main):
     with dft.Runtime(threads=1) as rt:
         ns = run_as_main(
             """
@@ -69,13 +68,13 @@ def test_bound_method_defined_in_main_is_named_class_dot_method():
         assert ns["h"].name == "Pipeline.run"
 
 
-def test_lambda_in_main_is_named_lambda():
+def test_lambda_in_main_is_named_lambda(run_as_main):
     with dft.Runtime(threads=1) as rt:
         ns = run_as_main("h = rt.submit(lambda: None)", rt=rt)
         assert ns["h"].name == "<lambda>"
 
 
-def test_nested_function_in_main_keeps_its_locals_qualname():
+def test_nested_function_in_main_keeps_its_locals_qualname(run_as_main):
     ns = run_as_main(
         """
         def outer():
@@ -129,7 +128,7 @@ def test_partial_of_bound_method_takes_method_name():
     assert derive_task_name(functools.partial(Pipeline().run)) == f"{__name__}.Pipeline.run"
 
 
-def test_partial_in_main_has_no_prefix():
+def test_partial_in_main_has_no_prefix(run_as_main):
     ns = run_as_main(
         """
         import functools
@@ -148,7 +147,7 @@ def test_callable_object_without_qualname_uses_its_type():
     assert derive_task_name(obj) == f"{__name__}.CallableObject"
 
 
-def test_callable_object_in_main_uses_its_type_name_alone():
+def test_callable_object_in_main_uses_its_type_name_alone(run_as_main):
     ns = run_as_main(
         """
         class Job:

@@ -8,7 +8,6 @@ import threading
 import typing
 
 import pytest
-from conftest import wait_until
 
 import dftracer.utils as dft
 from dftracer.utils.progress_types import ErrorProgress, Progress, TaskProgress, WorkerProgress
@@ -49,7 +48,7 @@ def test_fresh_runtime_reports_zero_counts_and_idle_workers(rt):
     assert all(w["idle"] and w["task"] == "" for w in p["workers"])
 
 
-def test_running_and_queued_are_current_and_totals_cumulative(rt):
+def test_running_and_queued_are_current_and_totals_cumulative(rt, wait_until):
     gate = threading.Event()
     blockers = [rt.submit(gate.wait, 10, name=f"blocker-{i}") for i in range(2)]
     try:

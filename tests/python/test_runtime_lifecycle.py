@@ -99,10 +99,15 @@ def test_shutdown_from_inside_a_task_raises_instead_of_deadlocking(rt):
 
 def test_context_manager_waits_for_tasks_and_shuts_down():
     done = []
+
+    def job(i):
+        time.sleep(0.005)
+        done.append(i)
+
     with dft.Runtime(threads=2) as rt:
         assert isinstance(rt, dft.Runtime)
         for i in range(20):
-            rt.submit(lambda i=i: (time.sleep(0.005), done.append(i)))
+            rt.submit(job, i)
     assert sorted(done) == list(range(20))
     assert not rt.is_responsive()
     with pytest.raises(RuntimeError, match="shut down"):

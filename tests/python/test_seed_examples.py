@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import run_as_main
 
 import dftracer.utils as dft
 
@@ -22,7 +21,7 @@ def failing_function():
     raise ValueError("boom")
 
 
-def test_runtime_class_example_doubles_21():
+def test_runtime_class_example_doubles_21(run_as_main):
     run_as_main(
         """
         from dftracer.utils import Runtime
@@ -33,7 +32,7 @@ def test_runtime_class_example_doubles_21():
     )
 
 
-def test_submit_example_adds_with_explicit_name():
+def test_submit_example_adds_with_explicit_name(run_as_main):
     with dft.Runtime(threads=2) as rt:
         ns = run_as_main(
             """
@@ -46,7 +45,7 @@ def test_submit_example_adds_with_explicit_name():
     assert ns["h"].name == "add"
 
 
-def test_set_error_callback_example_prints_failure(capsys):
+def test_set_error_callback_example_prints_failure(capsys, run_as_main):
     with dft.Runtime(threads=2) as rt:
         run_as_main(
             """
@@ -62,7 +61,7 @@ def test_set_error_callback_example_prints_failure(capsys):
     assert "FAILED monitored: boom" in capsys.readouterr().out
 
 
-def test_task_handle_class_example_get_wait_done():
+def test_task_handle_class_example_get_wait_done(run_as_main):
     with dft.Runtime(threads=2) as rt:
         ns = run_as_main(
             """
@@ -76,7 +75,7 @@ def test_task_handle_class_example_get_wait_done():
     assert ns["result"] == 42
 
 
-def test_submitting_tasks_section_runs_as_written(capsys):
+def test_submitting_tasks_section_runs_as_written(capsys, run_as_main):
     files = ["a.pfw", "b.pfw", "c.pfw"]
     ns = run_as_main(
         """
@@ -105,7 +104,7 @@ def test_submitting_tasks_section_runs_as_written(capsys):
     assert lines == [f"proc-{f} processed {f}" for f in files]
 
 
-def test_name_auto_derivation_section_runs_as_written():
+def test_name_auto_derivation_section_runs_as_written(run_as_main):
     with dft.Runtime(threads=2) as rt:
         ns = run_as_main(
             """
@@ -134,7 +133,7 @@ def test_name_auto_derivation_section_runs_as_written():
 
 
 @pytest.mark.parametrize("threads", [1, 2, 8])
-def test_composing_pattern_1_resolves_value_then_submits(threads):
+def test_composing_pattern_1_resolves_value_then_submits(threads, run_as_main):
     with dft.Runtime(threads=threads) as rt:
 
         def index(filename):
@@ -164,7 +163,7 @@ def test_composing_pattern_1_resolves_value_then_submits(threads):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 8])
-def test_composing_pattern_2_passes_handle_to_next_task(threads):
+def test_composing_pattern_2_passes_handle_to_next_task(threads, run_as_main):
     with dft.Runtime(threads=threads) as rt:
 
         def index(filename):
@@ -190,7 +189,7 @@ def test_composing_pattern_2_passes_handle_to_next_task(threads):
         assert ns["h"].get(timeout=30) == "process(index(trace.pfw.gz))"
 
 
-def test_error_handling_per_task_example_catches_value_error(capsys):
+def test_error_handling_per_task_example_catches_value_error(capsys, run_as_main):
     with dft.Runtime(threads=2) as rt:
         run_as_main(
             """
@@ -206,7 +205,7 @@ def test_error_handling_per_task_example_catches_value_error(capsys):
     assert capsys.readouterr().out == "Task failed: boom\n"
 
 
-def test_error_handling_batch_examples_run_as_written(capsys):
+def test_error_handling_batch_examples_run_as_written(capsys, run_as_main):
     with dft.Runtime(threads=2) as rt:
         with pytest.raises(RuntimeError) as info:
             run_as_main(
@@ -230,7 +229,7 @@ def test_error_handling_batch_examples_run_as_written(capsys):
     assert "fail" in str(info.value)
 
 
-def test_error_callback_example_reports_monitored_task(capsys):
+def test_error_callback_example_reports_monitored_task(capsys, run_as_main):
     with dft.Runtime(threads=2) as rt:
         run_as_main(
             """

@@ -175,7 +175,7 @@ def test_repr_shows_id_name_and_state(rt):
 def test_submitting_a_handle_of_this_runtime_passes_it_through(rt):
     h = rt.submit(lambda: 5)
     assert rt.submit(h) is h
-    assert rt.submit(h.native).get() == 5  # type: ignore[arg-type]
+    assert rt.submit(h.native).get() == 5
 
 
 def test_submitting_a_handle_of_another_runtime_is_rejected(rt):
@@ -263,6 +263,6 @@ def test_task_handle_rejects_wrong_source_types():
 
 def test_task_handle_over_native_takes_name_and_id_from_it(rt):
     h = rt.submit(lambda: 1, name="n")
-    wrapped = TaskHandle(native=h.native)
+    wrapped: TaskHandle[int] = TaskHandle(native=h.native)
     assert wrapped.name == "n" and wrapped.task_id == h.task_id and wrapped == h
     rt.wait_all()

@@ -112,12 +112,21 @@ class Runtime:
     @overload
     def submit(self, task_or_fn: _NativeTaskHandle, /, *, name: Optional[str] = None) -> TaskHandle[Any]: ...
 
+    # PEP 612 allows no keyword-only parameter beside P.args/P.kwargs, so
+    # the call is typed twice: without name= its arguments are checked
+    # against the callable's signature; with name= only the result type
+    # carries through.
     @overload
-    def submit(
-        self, task_or_fn: Callable[P, R], /, *args: P.args, name: Optional[str] = None, **kwargs: P.kwargs
+    def submit(self, task_or_fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]: ...
+
+    @overload
+    def submit(  # type: ignore[overload-cannot-match]  # matched when fn takes no `name`
+        self, task_or_fn: Callable[..., R], /, *args: Any, name: Optional[str], **kwargs: Any
     ) -> TaskHandle[R]: ...
 
-    def submit(self, task_or_fn: Any, /, *args: Any, name: Optional[str] = None, **kwargs: Any) -> TaskHandle[Any]:
+    def submit(  # type: ignore[misc]  # `name` is reserved, whatever P.kwargs says
+        self, task_or_fn: Any, /, *args: Any, name: Optional[str] = None, **kwargs: Any
+    ) -> TaskHandle[Any]:
         """Submits a task for asynchronous execution and returns its handle at once.
 
         ``task_or_fn`` is a Python callable (run on a compute worker with
@@ -147,8 +156,16 @@ class Runtime:
         native = self._native.submit_callable(task_or_fn, args, kwargs or None, name)
         return TaskHandle(native, None, name)
 
-    def submit_io(
-        self, fn: Callable[P, R], /, *args: P.args, name: Optional[str] = None, **kwargs: P.kwargs
+    @overload
+    def submit_io(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]: ...
+
+    @overload
+    def submit_io(  # type: ignore[overload-cannot-match]  # as for submit
+        self, fn: Callable[..., R], /, *args: Any, name: Optional[str], **kwargs: Any
+    ) -> TaskHandle[R]: ...
+
+    def submit_io(  # type: ignore[misc]  # as for submit
+        self, fn: Callable[..., R], /, *args: Any, name: Optional[str] = None, **kwargs: Any
     ) -> TaskHandle[R]:
         """Like :meth:`submit`, but runs ``fn`` on the I/O pool (``io_threads``
         workers kept apart for blocking reads and writes), so slow I/O never

@@ -1,0 +1,115 @@
+"""Type stub for ``dftracer.utils._core``, the C++ extension module (built
+from cpp/python/*.cpp). Checked against the built module with
+``python -m mypy.stubtest dftracer.utils._core``.
+
+Users import from ``dftracer.utils``; these names are the engine's Python
+view, wrapped by :class:`dftracer.utils.Runtime` and
+:class:`dftracer.utils.TaskHandle`.
+"""
+
+from typing import Any, Callable, Final, Mapping, Optional, Tuple, final
+
+from dftracer.utils.progress_types import Progress
+
+__version__: Final[str]
+#: "release" or "debug" (NDEBUG at build time).
+build_type: Final[str]
+#: The compiler that built the module (``__VERSION__``).
+compiler: Final[str]
+#: (major, minor) of the C ABI table exported in ``_C_API``.
+C_API_VERSION: Final[Tuple[int, int]]
+#: A ``PyCapsule`` holding the versioned C ABI table for other extensions.
+_C_API: Final[object]
+
+class TaskTimeoutError(TimeoutError):
+    """A task ran past its deadline (a TimeoutError)."""
+
+@final
+class _NativeTaskHandle:
+    """Native view of one submitted task. Wrapped by dftracer.utils.TaskHandle.
+
+    Not constructible from Python: the runtime (or an extension, through the
+    C ABI) hands them out.
+    """
+
+    @property
+    def task_id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> str:
+        """queued, running, completed, failed, cancelled or timed_out."""
+    @property
+    def queued_duration_ms(self) -> float: ...
+    @property
+    def execution_duration_ms(self) -> float: ...
+    def done(self) -> bool: ...
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Blocks until the task is final or the timeout (seconds) passes; returns done()."""
+    def result(self, timeout: Optional[float] = None) -> Any:
+        """Blocks until the task is final and returns its result, or raises
+        its exception; TimeoutError when ``timeout`` seconds pass first,
+        concurrent.futures.CancelledError for a cancelled task."""
+    def exception(self) -> Optional[BaseException]:
+        """The exception of a failed or timed-out task; None while unfinished, on success or when cancelled."""
+    def cancel(self) -> bool: ...
+    def cancelled(self) -> bool: ...
+    def cancel_requested(self) -> bool: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class _NativeRuntime:
+    """The C++ runtime behind dftracer.utils.Runtime."""
+
+    def __init__(
+        self,
+        threads: int = 0,
+        io_threads: int = 0,
+        python_threads: int = 0,
+        recent_capacity: int = 1024,
+    ) -> None: ...
+    def submit_callable(
+        self,
+        fn: Callable[..., object],
+        args: Tuple[object, ...],
+        kwargs: Optional[Mapping[str, object]],
+        name: str,
+        io: bool = False,
+    ) -> _NativeTaskHandle: ...
+    def wait_all(self, timeout: Optional[float] = None) -> bool:
+        """True once nothing is queued or running; False when ``timeout`` seconds passed first."""
+    def shutdown(self, wait: bool = True) -> None: ...
+    def set_error_callback(self, callback: Optional[Callable[[_NativeTaskHandle, BaseException], object]]) -> None: ...
+    def progress(self, max_tasks: int = 1000) -> Progress: ...
+    def is_responsive(self) -> bool: ...
+    def failed(self) -> list[_NativeTaskHandle]: ...
+    def clear_failed(self) -> None: ...
+    def take_unreported_failures(self) -> list[_NativeTaskHandle]: ...
+    def owns(self, handle: _NativeTaskHandle) -> bool:
+        """True when the handle's task was submitted to this runtime."""
+    def abandon(self) -> None: ...
+    def cancel_pending(self) -> int:
+        """Cancels every queued task and sets the cancel token of running ones; returns how many were cancelled."""
+    @property
+    def threads(self) -> int: ...
+    @property
+    def io_threads(self) -> int: ...
+    @property
+    def python_threads(self) -> int: ...
+    @property
+    def is_shut_down(self) -> bool:
+        """True once shut down or abandoned."""
+    @property
+    def active(self) -> int: ...
+
+def mark_interpreter_exiting() -> None:
+    """Called from the package's atexit hook: runtime threads stop touching Python."""
+
+def current_task_cancelled() -> bool:
+    """True when the task running this code was asked to stop (cancel or timeout)."""
+
+def report_progress(completed: int, total: int) -> None: ...
+def current_task_id() -> int: ...
+def default_thread_count() -> int:
+    """The compute thread count threads=0 resolves to (DFTRACER_UTILS_THREADS or the usable CPUs)."""

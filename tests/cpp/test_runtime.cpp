@@ -367,3 +367,25 @@ TEST(Runtime, WorkerSlotNamesAreNeverTornUnderConcurrentReads) {
   observer.join();
   EXPECT_EQ(torn.load(), 0u) << "of " << seen.load() << " names read";
 }
+
+// An idle runtime parks every thread of both pools: no busy CPU, and spares
+// started for blocked waits are gone shortly after the waits end.
+TEST(Runtime, IdleRuntimeBurnsNoCpuAndDropsItsSpares) {
+  if (test::kUnderSanitizer) GTEST_SKIP() << "CPU accounting is meaningless under sanitizers";
+  Runtime rt({.threads = 2, .io_threads = 2});
+  // Make some spares: tasks that block on a coroutine task that yields.
+  auto slow = rt.submit([]() -> Task<int> {
+    for (int i = 0; i < 200; ++i) co_await yield_now();
+    co_return 1;
+  });
+  std::vector<TaskHandle<int>> waiters;
+  for (int i = 0; i < 4; ++i) waiters.push_back(rt.submit([&] { return slow.get(); }));
+  for (auto& w : waiters) EXPECT_EQ(w.get(), 1);
+  rt.wait_all();
+  ASSERT_TRUE(wait_until([&] { return rt.compute().live_threads() == 2u; }, 10s))
+      << rt.compute().live_threads() << " threads still live";
+  std::this_thread::sleep_for(100ms);  // let the last workers finish spinning
+  auto before = test::process_cpu_time();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_LT(test::process_cpu_time() - before, 25ms);
+}

@@ -56,6 +56,16 @@ CHILD = textwrap.dedent(
 )
 
 
+def _rest_of_output(proc):
+    """What the child writes after the lines already read with readline().
+
+    Not communicate(): it reads the pipes' file descriptors directly and
+    would miss lines readline() already pulled into the stream's buffer.
+    The child's output is tiny, so waiting first cannot fill a pipe."""
+    proc.wait(timeout=60)
+    return proc.stdout.read(), proc.stderr.read()
+
+
 @pytest.mark.parametrize("mode", ["get", "get_timeout", "wait", "wait_all", "wait_all_raise", "shutdown"])
 def test_sigint_interrupts_blocking_call_promptly_and_runtime_stays_usable(mode):
     proc = subprocess.Popen(
@@ -75,7 +85,7 @@ def test_sigint_interrupts_blocking_call_promptly_and_runtime_stays_usable(mode)
         print(f"{mode}: KeyboardInterrupt {latency * 1e3:.1f} ms after SIGINT")
         assert line == "interrupted"
         assert latency < 1.0  # goal ~100 ms; loose for a noisy machine
-        out, err = proc.communicate(timeout=60)
+        out, err = _rest_of_output(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -112,7 +122,7 @@ def test_sigint_during_nested_wait_reaches_main_thread_only():
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(0.1)
         os.kill(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = _rest_of_output(proc)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -188,9 +188,9 @@ def test_runtime_dropped_without_shutdown_finishes_or_cancels_its_tasks():
     gc.collect()
     # Like shutdown(wait=False): what runs finishes, what is queued may be
     # cancelled; nothing is left waiting forever.
-    first.wait(timeout=10)
-    assert all(h.done() for h in rest)
-    assert {h.state for h in rest} <= {"completed", "cancelled"}
+    handles = [first, *rest]
+    assert all(h.done() for h in handles)
+    assert {h.state for h in handles} <= {"completed", "cancelled"}
 
 
 def test_is_responsive_while_running_and_false_after_shutdown():

@@ -346,7 +346,7 @@ void Executor::end_blocking() {
   live_and_blocked_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
-void Executor::start_spare() {
+bool Executor::start_spare() {
   std::lock_guard lock(spare_mu_);
   for (std::size_t i = threads_; i < capacity_; ++i) {
     Worker& w = *workers_[i];
@@ -355,10 +355,21 @@ void Executor::start_spare() {
     if (w.thread.joinable()) w.thread.join();  // a retired spare: reuse its slot
     spares_started_.fetch_add(1, std::memory_order_relaxed);
     start_worker(w);
-    return;
+    return true;
   }
   // Every spare slot is in use: the blocked worker just waits. Progress can
   // still come from the other workers; the watchdog reports starvation.
+  return false;
+}
+
+bool Executor::add_temporary_worker() {
+  if (stopping_.load(std::memory_order_acquire)) return false;
+  return start_spare();
+}
+
+std::size_t Executor::spares_live() const noexcept {
+  std::size_t live = live_threads();
+  return live > threads_ ? live - threads_ : 0;
 }
 
 Executor::BlockingScope::BlockingScope() noexcept : ex_(tls_worker.executor) {
@@ -397,6 +408,17 @@ void Executor::stop() {
     if (to_join.empty()) break;
     for (auto& t : to_join) t.join();
   }
+}
+
+std::vector<WorkerSlot*> Executor::slots() {
+  std::vector<WorkerSlot*> out;
+  std::uint32_t n = high_water_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    // Slots outlive their threads (they are never freed before the
+    // executor), so reading a retiring worker's slot is harmless.
+    if (workers_[i]->use.load(std::memory_order_acquire) == Worker::Use::live) out.push_back(&workers_[i]->slot);
+  }
+  return out;
 }
 
 std::vector<Executor::WorkerView> Executor::workers_view() const {

@@ -24,6 +24,17 @@ Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)), registr
   io.owner = this;
   io.on_worker_exit = options_.on_worker_exit;
   io_ = std::make_unique<Executor>(io);
+
+  if (options_.watchdog.interval.count() > 0) watchdog_ = std::make_unique<Watchdog>(*this, options_.watchdog);
+}
+
+void Runtime::set_timeout(std::chrono::nanoseconds timeout) {
+  if (watchdog_) watchdog_->set_global_timeout(timeout);
+}
+
+bool Runtime::is_responsive() const noexcept {
+  if (is_shut_down()) return false;
+  return watchdog_ ? watchdog_->responsive() : true;
 }
 
 Runtime::~Runtime() {
@@ -59,6 +70,7 @@ void Runtime::submit_state(TaskState& state, Pool pool) {
   registry_.on_submitted(state);
   state.add_ref();  // the queue entry's reference
   target.schedule(WorkItem::task(&state));
+  if (watchdog_) watchdog_->wake_if_idle();
 }
 
 void Runtime::task_finished(TaskState& task) {
@@ -146,6 +158,7 @@ void Runtime::shutdown(bool wait) {
   wait_all();
   closed_.store(true, std::memory_order_seq_cst);
   wait_all();
+  if (watchdog_) watchdog_->stop();
   compute_->stop();
   io_->stop();
   shut_down_.store(true, std::memory_order_release);

@@ -53,12 +53,17 @@ void TaskState::run_if_claimed() {
 void TaskState::execute() {
   std::int64_t start = now_ns();
   start_ns_.store(start, std::memory_order_relaxed);
-  if (runtime_) runtime_->registry().on_started(*this);
+  if (runtime_) {
+    runtime_->registry().on_started(*this);
+    std::int64_t timeout = runtime_->default_task_timeout_ns();
+    if (timeout > 0) deadline_ns_.store(start + timeout, std::memory_order_relaxed);
+  }
 
   TaskState* outer = tls_current_task;
   tls_current_task = this;
   WorkerSlot* slot = Executor::current_slot();
   if (slot) {
+    slot->set_current(this);
     slot->task_id.store(id_, std::memory_order_relaxed);
     slot->task_since_ns.store(start, std::memory_order_relaxed);
     slot->publish_name(name_);
@@ -73,6 +78,7 @@ void TaskState::execute() {
 
   if (slot) {
     slot->tasks_run.fetch_add(1, std::memory_order_relaxed);
+    slot->set_current(outer);
     if (outer) {  // we ran inline inside another task's wait: show it again
       slot->task_id.store(outer->id_, std::memory_order_relaxed);
       slot->task_since_ns.store(outer->start_ns(), std::memory_order_relaxed);

@@ -97,9 +97,16 @@ class Executor {
     std::size_t queue_depth;
   };
   std::vector<WorkerView> workers_view() const;
+  // The slots of the live workers (the watchdog reads their current task).
+  std::vector<WorkerSlot*> slots();
   std::size_t queued_hint() const noexcept;  // injection + every deque
   std::size_t live_threads() const noexcept;
   std::size_t blocked_workers() const noexcept;
+  // Starts a temporary worker (the watchdog does, on starvation); it retires
+  // once idle and surplus. False when stopping or every spare slot is taken.
+  bool add_temporary_worker();
+  // Temporary workers alive now.
+  std::size_t spares_live() const noexcept;
   std::size_t spares_started_total() const noexcept {
     return spares_started_.load(std::memory_order_relaxed);
   }
@@ -118,7 +125,7 @@ class Executor {
   bool park(Worker& w, bool& searching);
   void begin_blocking();
   void end_blocking();
-  void start_spare();
+  bool start_spare();
   bool try_retire_spare();
   void start_worker(Worker& w);
 

@@ -23,6 +23,7 @@
 #include "dftracer/utils/core/task.hpp"
 #include "dftracer/utils/core/task_handle.hpp"
 #include "dftracer/utils/core/task_state.hpp"
+#include "dftracer/utils/core/watchdog.hpp"
 
 namespace dftracer::utils {
 
@@ -33,6 +34,7 @@ struct RuntimeOptions {
   std::size_t io_threads = 0;  // I/O workers; 0: same as the compute pool
   std::size_t max_spare_threads = 256;
   RegistryOptions registry;
+  WatchdogOptions watchdog;  // interval 0: no watchdog thread
   // Called on every worker thread of both pools just before it exits.
   std::function<void()> on_worker_exit;
 };
@@ -191,7 +193,27 @@ class Runtime {
   const Registry& registry() const noexcept { return registry_; }
   std::size_t threads() const noexcept { return compute_->threads(); }
   std::size_t io_threads() const noexcept { return io_->threads(); }
-  std::uint64_t active() const noexcept { return active_.load(std::memory_order_acquire); }
+  // seq_cst: the watchdog's idle check pairs it with its own flag (see
+  // Watchdog::run); a plain load on x86 all the same.
+  std::uint64_t active() const noexcept { return active_.load(std::memory_order_seq_cst); }
+
+  // Per-task timeout, counted from the start of execution (0: none). A task
+  // past it completes with TaskTimeoutError and is asked to stop.
+  void set_default_task_timeout(std::chrono::nanoseconds timeout) noexcept {
+    default_task_timeout_ns_.store(timeout.count() > 0 ? timeout.count() : 0, std::memory_order_relaxed);
+    if (watchdog_) watchdog_->wake();
+  }
+  std::int64_t default_task_timeout_ns() const noexcept {
+    return default_task_timeout_ns_.load(std::memory_order_relaxed);
+  }
+  // Global timeout from now (0: none): once it passes, every queued and
+  // running task times out and is_responsive() turns false.
+  void set_timeout(std::chrono::nanoseconds timeout);
+  // False while stalled (work queued, nothing finishing), past the global
+  // timeout, or shut down. Without a watchdog: false only when shut down.
+  bool is_responsive() const noexcept;
+  // Null when built with watchdog interval 0.
+  Watchdog* watchdog() noexcept { return watchdog_.get(); }
 
   // The runtime whose worker (either pool) is the calling thread, or null.
   static Runtime* current() noexcept;
@@ -206,6 +228,7 @@ class Runtime {
   Registry registry_;
   std::atomic<std::uint64_t> next_id_{1};
   std::atomic<std::uint64_t> active_{0};
+  std::atomic<std::int64_t> default_task_timeout_ns_{0};
   std::atomic<std::uint32_t> idle_epoch_{0};
   std::atomic<std::uint32_t> wait_all_waiters_{0};
   std::atomic<bool> accepting_external_{true};
@@ -217,6 +240,8 @@ class Runtime {
   // Declared last: destroyed (threads joined) first.
   std::unique_ptr<Executor> io_;
   std::unique_ptr<Executor> compute_;
+  // After the pools: destroyed (stopped) before them.
+  std::unique_ptr<Watchdog> watchdog_;
 };
 
 }  // namespace dftracer::utils

@@ -66,6 +66,10 @@ class TaskState {
   std::int64_t submit_ns() const noexcept { return submit_ns_; }
   std::int64_t start_ns() const noexcept { return start_ns_.load(std::memory_order_relaxed); }
   std::int64_t end_ns() const noexcept { return end_ns_.load(std::memory_order_relaxed); }
+  // When a running task times out (0: never). Set at start from the
+  // runtime's default task timeout; enforced by the watchdog.
+  std::int64_t deadline_ns() const noexcept { return deadline_ns_.load(std::memory_order_relaxed); }
+  void set_deadline_ns(std::int64_t deadline) noexcept { deadline_ns_.store(deadline, std::memory_order_relaxed); }
 
   // Subtask progress, reported by the task itself.
   void set_total_subtasks(std::uint64_t total) noexcept {
@@ -154,6 +158,7 @@ class TaskState {
   std::int64_t submit_ns_ = 0;
   std::atomic<std::int64_t> start_ns_{0};
   std::atomic<std::int64_t> end_ns_{0};
+  std::atomic<std::int64_t> deadline_ns_{0};
   std::atomic<std::uint64_t> total_subtasks_{0};
   std::atomic<std::uint64_t> completed_subtasks_{0};
 

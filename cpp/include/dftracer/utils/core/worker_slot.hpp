@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include "dftracer/utils/core/task_state.hpp"
+
 namespace dftracer::utils {
 
 enum class WorkerActivity : std::uint8_t { idle, running, parked, blocked, retired };
@@ -19,6 +21,31 @@ struct alignas(64) WorkerSlot {
   std::atomic<std::uint64_t> task_id{0};        // 0: no submitted task
   std::atomic<std::int64_t> task_since_ns{0};
   std::atomic<std::uint64_t> tasks_run{0};
+
+  // The submitted task running here, for the watchdog (timeouts). An
+  // observer takes a reference under `current_lock`, so the task cannot be
+  // freed under it; the worker holds the lock only to swap the pointer.
+  std::atomic<bool> current_lock{false};
+  TaskState* current = nullptr;
+
+  void set_current(TaskState* task) noexcept {
+    lock_current();
+    current = task;
+    current_lock.store(false, std::memory_order_release);
+  }
+  // A new reference to the running task, or an empty ref.
+  TaskStateRef acquire_current() noexcept {
+    lock_current();
+    TaskStateRef ref = TaskStateRef::share(current);
+    current_lock.store(false, std::memory_order_release);
+    return ref;
+  }
+  void lock_current() noexcept {
+    while (current_lock.exchange(true, std::memory_order_acquire)) {
+      while (current_lock.load(std::memory_order_relaxed)) {
+      }
+    }
+  }
   // Name of the current task, guarded by a sequence counter (odd while being
   // written) so a reader never sees a torn name.
   //

@@ -1,0 +1,131 @@
+// Watchdog: one thread that samples the runtime so it never hangs silently.
+//
+// Every `interval` it reads each worker's slot and the registry totals, and
+//  - times out running tasks past their deadline (per-task default timeout)
+//    and every live task once the global deadline has passed: the handle
+//    completes with TaskTimeoutError at once, the body is asked to stop;
+//  - detects a stall (work queued, nothing finishing for `stall_threshold`);
+//  - detects starvation (every compute worker blocked, or busy with one task
+//    for longer than `starvation_threshold`, while work waits) and adds a
+//    temporary worker, up to `max_temporary_workers`;
+//  - reports each task running longer than `long_task_threshold` once.
+// It sleeps on a condition variable: with nothing live and no deadline set
+// it sleeps until woken (an idle runtime costs no CPU). Workers never call
+// into it on their hot paths; they only publish their slots.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "dftracer/utils/core/task_state.hpp"
+
+namespace dftracer::utils {
+
+class Runtime;
+
+struct WatchdogOptions {
+  std::chrono::milliseconds interval{100};  // 0: no watchdog thread at all
+  std::chrono::milliseconds stall_threshold{10'000};
+  std::chrono::milliseconds starvation_threshold{1'000};
+  std::chrono::milliseconds long_task_threshold{10'000};
+  std::size_t max_temporary_workers = 0;  // 0: as many as the compute threads
+};
+
+// Something the watchdog wants said; the host decides how (Python logging).
+struct WatchdogEvent {
+  enum class Level { info, warning } level;
+  std::string message;
+};
+
+class Watchdog {
+ public:
+  // Hooks run on the watchdog thread, outside any runtime lock; they must not
+  // throw. `on_timeout` runs after the task was finished as timed out (the
+  // Python binding raises TaskTimeoutError inside the running callable).
+  struct Hooks {
+    std::function<void(TaskState&)> on_timeout;
+    std::function<void(const std::vector<WatchdogEvent>&)> on_events;
+  };
+
+  Watchdog(Runtime& runtime, WatchdogOptions options);
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  void set_hooks(Hooks hooks);
+  // 0 disables. The global deadline counts from this call.
+  void set_global_timeout(std::chrono::nanoseconds timeout);
+  // Wakes the thread for an immediate sample (new work, new settings).
+  void wake() noexcept;
+  // For submit: wakes the thread only when it sleeps with nothing to watch
+  // (one relaxed load otherwise, so the submit path stays cheap).
+  void wake_if_idle() noexcept {
+    // seq_cst: the submitter counted itself in active() (seq_cst) before
+    // this load; the watchdog sets idle_ (seq_cst) before re-reading
+    // active(). One of the two sees the other.
+    if (idle_.load(std::memory_order_seq_cst)) wake();
+  }
+  void stop();
+
+  bool responsive() const noexcept { return responsive_.load(std::memory_order_acquire); }
+  bool stalled() const noexcept { return stalled_.load(std::memory_order_acquire); }
+  bool global_timeout_expired() const noexcept { return global_expired_.load(std::memory_order_acquire); }
+  std::uint64_t temporary_workers_added() const noexcept { return temporary_added_.load(); }
+  std::uint64_t tasks_timed_out() const noexcept { return timed_out_.load(); }
+  std::uint64_t samples() const noexcept { return samples_.load(); }
+  const WatchdogOptions& options() const noexcept { return options_; }
+
+  // One sampling pass (the thread calls it; tests may too).
+  void sample();
+
+ private:
+  void run();
+  void time_out(TaskState& task, const std::string& why);
+  void emit(std::vector<WatchdogEvent>& events);
+
+  Runtime& runtime_;
+  WatchdogOptions options_;
+
+  std::mutex mu_;  // guards stop_, wake_pending_, hooks_, the cv
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool wake_pending_ = false;
+  Hooks hooks_;
+
+  std::atomic<std::int64_t> global_deadline_ns_{0};
+  std::atomic<std::int64_t> global_timeout_ns_{0};
+
+  // Sampler state (watchdog thread only).
+  std::uint64_t last_finished_ = 0;
+  std::int64_t last_progress_ns_ = 0;
+  std::int64_t starving_since_ns_ = 0;
+  std::size_t last_temporary_live_ = 0;
+  std::unordered_set<std::uint64_t> reported_long_;
+
+  std::atomic<bool> idle_{false};  // sleeping until woken
+  std::atomic<bool> responsive_{true};
+  std::atomic<bool> stalled_{false};
+  std::atomic<bool> global_expired_{false};
+  std::atomic<std::uint64_t> temporary_added_{0};
+  std::atomic<std::uint64_t> timed_out_{0};
+  std::atomic<std::uint64_t> samples_{0};
+
+  std::thread thread_;  // last: started after everything above exists
+};
+
+// Parses a duration for the timeout setters: a number is milliseconds; a
+// string may carry a unit ("250ms", "30s", "5m", "1h", also "us"/"ns"); a
+// bare numeric string is milliseconds. Throws std::invalid_argument for
+// negative, NaN or unparseable values.
+std::chrono::nanoseconds parse_duration(const std::string& text);
+std::chrono::nanoseconds duration_from_ms(double ms);
+
+}  // namespace dftracer::utils

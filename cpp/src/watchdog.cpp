@@ -1,0 +1,269 @@
+// The watchdog thread (see watchdog.hpp).
+#include "dftracer/utils/core/watchdog.hpp"
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "dftracer/utils/core/errors.hpp"
+#include "dftracer/utils/core/executor.hpp"
+#include "dftracer/utils/core/runtime.hpp"
+
+namespace dftracer::utils {
+
+namespace {
+// Reported long-running ids are forgotten past this many (they are only
+// there to report each task once; a repeat after that is harmless).
+constexpr std::size_t kMaxReportedLong = 4096;
+
+std::string format_seconds(std::int64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+std::string format_duration(std::int64_t ns) {
+  char buf[32];
+  if (ns < 1'000'000'000) {
+    std::snprintf(buf, sizeof buf, "%.0f ms", static_cast<double>(ns) / 1e6);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ns) / 1e9);
+  }
+  return buf;
+}
+}  // namespace
+
+Watchdog::Watchdog(Runtime& runtime, WatchdogOptions options) : runtime_(runtime), options_(options) {
+  if (options_.max_temporary_workers == 0) options_.max_temporary_workers = runtime_.threads();
+  last_progress_ns_ = now_ns();
+  if (options_.interval.count() > 0) thread_ = std::thread([this] { run(); });
+}
+
+Watchdog::~Watchdog() { stop(); }
+
+void Watchdog::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+void Watchdog::set_hooks(Hooks hooks) {
+  std::lock_guard lock(mu_);
+  hooks_ = std::move(hooks);
+}
+
+void Watchdog::set_global_timeout(std::chrono::nanoseconds timeout) {
+  if (timeout.count() <= 0) {
+    global_timeout_ns_.store(0, std::memory_order_relaxed);
+    global_deadline_ns_.store(0, std::memory_order_release);
+    global_expired_.store(false, std::memory_order_release);
+  } else {
+    global_timeout_ns_.store(timeout.count(), std::memory_order_relaxed);
+    global_deadline_ns_.store(now_ns() + timeout.count(), std::memory_order_release);
+    global_expired_.store(false, std::memory_order_release);
+  }
+  wake();
+}
+
+void Watchdog::wake() noexcept {
+  {
+    std::lock_guard lock(mu_);
+    wake_pending_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Watchdog::run() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    bool idle = runtime_.active() == 0 && global_deadline_ns_.load(std::memory_order_acquire) == 0;
+    if (idle) {
+      // Nothing to watch: sleep until submit or a setting wakes us.
+      responsive_.store(!runtime_.is_shut_down(), std::memory_order_release);
+      stalled_.store(false, std::memory_order_release);
+      idle_.store(true, std::memory_order_seq_cst);
+      // A submit between our active() check and here: its wake_if_idle may
+      // have read idle_ false and skipped the wake. Re-check under the lock
+      // (that submit counted itself in active() before looking at idle_).
+      if (runtime_.active() == 0) cv_.wait(lock, [&] { return stop_ || wake_pending_; });
+      idle_.store(false, std::memory_order_relaxed);
+    } else {
+      cv_.wait_for(lock, options_.interval, [&] { return stop_ || wake_pending_; });
+    }
+    wake_pending_ = false;
+    if (stop_) break;
+    lock.unlock();
+    sample();
+    lock.lock();
+  }
+}
+
+void Watchdog::time_out(TaskState& task, const std::string& why) {
+  if (!task.finish_timed_out(std::make_exception_ptr(TaskTimeoutError(why)))) return;
+  task.request_cancel();
+  timed_out_.fetch_add(1, std::memory_order_relaxed);
+  std::function<void(TaskState&)> hook;
+  {
+    std::lock_guard lock(mu_);
+    hook = hooks_.on_timeout;
+  }
+  if (hook) hook(task);
+}
+
+void Watchdog::emit(std::vector<WatchdogEvent>& events) {
+  if (events.empty()) return;
+  std::function<void(const std::vector<WatchdogEvent>&)> hook;
+  {
+    std::lock_guard lock(mu_);
+    hook = hooks_.on_events;
+  }
+  if (hook) hook(events);
+  events.clear();
+}
+
+void Watchdog::sample() {
+  samples_.fetch_add(1, std::memory_order_relaxed);
+  const std::int64_t now = now_ns();
+  std::vector<WatchdogEvent> events;
+
+  // 1. Global timeout: once passed, every live task times out, now and on
+  //    every later sample (work submitted afterwards too).
+  std::int64_t global_deadline = global_deadline_ns_.load(std::memory_order_acquire);
+  if (global_deadline != 0 && now >= global_deadline) {
+    if (!global_expired_.exchange(true, std::memory_order_acq_rel)) {
+      events.push_back({WatchdogEvent::Level::warning,
+                        "runtime timeout of " + format_duration(global_timeout_ns_.load()) +
+                            " passed: timing out every queued and running task"});
+    }
+    for (TaskStateRef& t : runtime_.registry().live_tasks()) {
+      time_out(*t, "task '" + t->name() + "' stopped: the runtime timeout of " +
+                       format_duration(global_timeout_ns_.load()) + " passed");
+    }
+  }
+
+  // 2. Per-task deadlines and long runners, from the worker slots.
+  std::vector<std::string> long_runners;
+  for (Executor* ex : {&runtime_.compute(), &runtime_.io()}) {
+    for (WorkerSlot* slot : ex->slots()) {
+      TaskStateRef task = slot->acquire_current();
+      if (!task || task->done()) continue;
+      std::int64_t deadline = task->deadline_ns();
+      if (deadline != 0 && now >= deadline) {
+        time_out(*task, "task '" + task->name() + "' exceeded its timeout of " +
+                            format_duration(deadline - task->start_ns()));
+        continue;
+      }
+      std::int64_t ran = now - task->start_ns();
+      if (task->start_ns() != 0 && ran >= std::chrono::nanoseconds(options_.long_task_threshold).count() &&
+          reported_long_.insert(task->id()).second) {
+        long_runners.push_back("'" + task->name() + "' (id " + std::to_string(task->id()) + ", " +
+                               format_seconds(ran) + ")");
+      }
+    }
+  }
+  if (reported_long_.size() > kMaxReportedLong) reported_long_.clear();
+  if (!long_runners.empty()) {
+    std::string msg = std::to_string(long_runners.size()) + " task(s) running longer than " +
+                      format_duration(std::chrono::nanoseconds(options_.long_task_threshold).count()) + ": ";
+    for (std::size_t i = 0; i < long_runners.size(); ++i) msg += (i ? ", " : "") + long_runners[i];
+    events.push_back({WatchdogEvent::Level::warning, std::move(msg)});
+  }
+
+  // 3. Stall: work queued and nothing finishing for stall_threshold.
+  RegistryTotals totals = runtime_.registry().totals();
+  std::uint64_t finished = totals.completed + totals.failed + totals.cancelled + totals.timed_out;
+  if (finished != last_finished_) {
+    last_finished_ = finished;
+    last_progress_ns_ = now;
+  }
+  bool work_waiting = totals.queued > 0;
+  bool stalled = work_waiting &&
+                 now - last_progress_ns_ >= std::chrono::nanoseconds(options_.stall_threshold).count();
+  if (stalled && !stalled_.load()) {
+    events.push_back({WatchdogEvent::Level::warning,
+                      "stalled: " + std::to_string(totals.queued) + " task(s) queued and none finished for " +
+                          format_duration(now - last_progress_ns_)});
+  } else if (!stalled && stalled_.load()) {
+    events.push_back({WatchdogEvent::Level::info, "work is flowing again"});
+  }
+  stalled_.store(stalled, std::memory_order_release);
+
+  // 4. Starvation: every compute worker blocked or stuck in one task while
+  //    work waits in the compute pool.
+  Executor& compute = runtime_.compute();
+  bool starving = compute.queued_hint() > 0;
+  std::size_t considered = 0;
+  if (starving) {
+    const std::int64_t stuck_ns = std::chrono::nanoseconds(options_.starvation_threshold).count();
+    for (const auto& w : compute.workers_view()) {
+      ++considered;
+      bool stuck = w.activity == WorkerActivity::blocked ||
+                   (w.activity == WorkerActivity::running && w.task_id != 0 && now - w.task_since_ns >= stuck_ns);
+      if (!stuck) {
+        starving = false;
+        break;
+      }
+    }
+  }
+  if (starving && considered > 0) {
+    if (starving_since_ns_ == 0) starving_since_ns_ = now;
+    std::size_t temporaries = compute.spares_live();
+    if (temporaries < options_.max_temporary_workers && compute.add_temporary_worker()) {
+      temporary_added_.fetch_add(1, std::memory_order_relaxed);
+      events.push_back({WatchdogEvent::Level::warning,
+                        "starvation: all " + std::to_string(considered) + " compute worker(s) blocked or busy for over " +
+                            format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) +
+                            " with " + std::to_string(compute.queued_hint()) +
+                            " item(s) waiting; added a temporary worker (" + std::to_string(temporaries + 1) + " live)"});
+    }
+  } else {
+    starving_since_ns_ = 0;
+  }
+  std::size_t temporaries_now = compute.spares_live();
+  if (temporaries_now < last_temporary_live_) {
+    events.push_back({WatchdogEvent::Level::info,
+                      "retired " + std::to_string(last_temporary_live_ - temporaries_now) +
+                          " temporary worker(s); " + std::to_string(temporaries_now) + " left"});
+  }
+  last_temporary_live_ = temporaries_now;
+
+  responsive_.store(!stalled && !global_expired_.load() && !runtime_.is_shut_down(), std::memory_order_release);
+  emit(events);
+}
+
+std::chrono::nanoseconds duration_from_ms(double ms) {
+  if (std::isnan(ms) || ms < 0) throw std::invalid_argument("a duration must be a non-negative number");
+  if (ms > 1e15) throw std::invalid_argument("duration too large");
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(ms * 1e6)));
+}
+
+std::chrono::nanoseconds parse_duration(const std::string& text) {
+  std::size_t i = 0;
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  const char* begin = text.c_str() + i;
+  char* end = nullptr;
+  double value = std::strtod(begin, &end);
+  if (end == begin) throw std::invalid_argument("cannot parse duration '" + text + "'");
+  std::string unit(end);
+  while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.back()))) unit.pop_back();
+  while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.front()))) unit.erase(unit.begin());
+  double ms_per_unit;
+  if (unit.empty() || unit == "ms") ms_per_unit = 1;
+  else if (unit == "ns") ms_per_unit = 1e-6;
+  else if (unit == "us") ms_per_unit = 1e-3;
+  else if (unit == "s") ms_per_unit = 1e3;
+  else if (unit == "m" || unit == "min") ms_per_unit = 60e3;
+  else if (unit == "h") ms_per_unit = 3600e3;
+  else throw std::invalid_argument("unknown unit '" + unit + "' in duration '" + text + "' (use ns, us, ms, s, m, h)");
+  if (std::isnan(value) || std::isinf(value) || value < 0) {
+    throw std::invalid_argument("duration '" + text + "' must be a finite non-negative value");
+  }
+  return duration_from_ms(value * ms_per_unit);
+}
+
+}  // namespace dftracer::utils

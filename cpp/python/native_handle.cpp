@@ -136,7 +136,13 @@ void register_native_handle(py::module_& m) {
                              })
       .def_property_readonly("execution_duration_ms",
                              [](const NativeHandle& h) { return ms_between(h.state->start_ns(), h.state->end_ns()); })
-      .def("__eq__", [](const NativeHandle& a, const NativeHandle& b) { return a.state.get() == b.state.get(); })
+      .def("__eq__",
+           [](const NativeHandle& a, py::object other) -> py::object {
+             // Same task, same handle; anything else: NotImplemented, as
+             // Python's own types do, so == never raises.
+             if (!py::isinstance<NativeHandle>(other)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+             return py::bool_(a.state.get() == other.cast<const NativeHandle&>().state.get());
+           })
       .def("__hash__", [](const NativeHandle& h) { return std::hash<const void*>()(h.state.get()); })
       .def("__repr__", [](const NativeHandle& h) {
         return "<_NativeTaskHandle id=" + std::to_string(h.state->id()) + " name='" + h.state->name() +

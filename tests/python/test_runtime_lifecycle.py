@@ -188,7 +188,7 @@ def test_runtime_dropped_without_shutdown_finishes_or_cancels_its_tasks():
     gc.collect()
     # Like shutdown(wait=False): what runs finishes, what is queued may be
     # cancelled; nothing is left waiting forever.
-    handles = [first, *rest]
+    handles: list[dft.TaskHandle[object]] = [first, *rest]
     assert all(h.done() for h in handles)
     assert {h.state for h in handles} <= {"completed", "cancelled"}
 

@@ -266,3 +266,15 @@ def test_task_handle_over_native_takes_name_and_id_from_it(rt):
     wrapped: TaskHandle[int] = TaskHandle(native=h.native)
     assert wrapped.name == "n" and wrapped.task_id == h.task_id and wrapped == h
     rt.wait_all()
+
+
+def test_comparing_handles_of_different_kinds_never_raises(rt):
+    fut: cf.Future[int] = cf.Future()
+    native_backed = rt.submit(lambda: 1)
+    future_backed = TaskHandle(future=fut)
+    assert native_backed != future_backed and future_backed != native_backed
+    assert native_backed != 1 and native_backed.native != None  # noqa: E711
+    assert native_backed.native != "x"
+    assert native_backed.native == TaskHandle(native=native_backed.native).native
+    assert future_backed == TaskHandle(future=fut)
+    rt.wait_all()

@@ -15,7 +15,8 @@ from dftracer.utils._core import _NativeTaskHandle
 
 __all__ = ["TaskHandle"]
 
-T = TypeVar("T")
+# Covariant: a TaskHandle[int] is a TaskHandle[object] (handles only produce T).
+T = TypeVar("T", covariant=True)
 
 
 class TaskHandle(Generic[T]):
@@ -147,8 +148,8 @@ class TaskHandle(Generic[T]):
         if not isinstance(other, TaskHandle):
             return NotImplemented
         if self._native is not None:
-            return self._native == other._native
-        return self._future is other._future
+            return other._native is not None and self._native == other._native
+        return other._future is not None and self._future is other._future
 
     def __hash__(self) -> int:
         return hash(self._native) if self._native is not None else id(self._future)

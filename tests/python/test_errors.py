@@ -55,12 +55,15 @@ EXCEPTIONS = [
     pytest.param(lambda: UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), id="UnicodeDecodeError"),
     pytest.param(lambda: CustomError(7, {"why": "custom"}), id="CustomError"),
     pytest.param(lambda: UnprintableError(), id="UnprintableError"),
-    pytest.param(lambda: ExceptionGroup("many", [ValueError(1), TypeError(2)]), id="ExceptionGroup"),
     pytest.param(lambda: KeyboardInterrupt("in task"), id="KeyboardInterrupt"),
     pytest.param(lambda: SystemExit(3), id="SystemExit"),
     pytest.param(lambda: GeneratorExit(), id="GeneratorExit"),
     pytest.param(lambda: CustomBaseException("base"), id="CustomBaseException"),
 ]
+if sys.version_info >= (3, 11):
+    EXCEPTIONS.append(
+        pytest.param(lambda: ExceptionGroup("many", [ValueError(1), TypeError(2)]), id="ExceptionGroup")
+    )
 
 
 @pytest.mark.parametrize("make", EXCEPTIONS)

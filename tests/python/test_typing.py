@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import pytest
-from typing_extensions import assert_type
+
+if sys.version_info >= (3, 11):
+    from typing import assert_type
+else:  # pragma: no cover
+    from typing_extensions import assert_type
 
 import dftracer.utils as dft
 from dftracer.utils import TaskHandle, _core

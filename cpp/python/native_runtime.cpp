@@ -7,6 +7,7 @@
 
 #include "gil.hpp"
 #include "python_task.hpp"
+#include "durations.hpp"
 #include "waiting.hpp"
 
 namespace dftracer::utils::python {
@@ -42,6 +43,28 @@ py::dict task_entry(const TaskSnapshot& s, std::int64_t now) {
   return d;
 }
 
+// Watchdog hooks: run on the watchdog thread, which takes the GIL for them.
+void interrupt_timed_out_task(TaskState& task) {
+  auto* py_task = dynamic_cast<PythonTaskState*>(&task);
+  if (!py_task || python_exiting()) return;
+  ScopedGil gil;
+  py::object type = py::module_::import("dftracer.utils._core").attr("TaskTimeoutError");
+  py_task->interrupt(type.ptr());
+}
+
+void log_watchdog_events(const std::vector<WatchdogEvent>& events) {
+  if (python_exiting()) return;
+  ScopedGil gil;
+  try {
+    py::object logger = py::module_::import("logging").attr("getLogger")("dftracer.utils");
+    for (const WatchdogEvent& e : events) {
+      logger.attr(e.level == WatchdogEvent::Level::warning ? "warning" : "info")("%s", e.message);
+    }
+  } catch (py::error_already_set& e) {
+    e.discard_as_unraisable("dftracer.utils watchdog logging");
+  }
+}
+
 const char* activity_name(WorkerActivity a) {
   switch (a) {
     case WorkerActivity::idle: return "idle";
@@ -55,16 +78,29 @@ const char* activity_name(WorkerActivity a) {
 }  // namespace
 
 NativeRuntime::NativeRuntime(std::size_t threads, std::size_t io_threads, std::size_t python_threads,
-                             std::size_t recent_capacity)
+                             std::size_t recent_capacity, const WatchdogOptions& watchdog)
     : permits_(std::make_unique<PythonPermits>(static_cast<std::uint32_t>(python_threads))),
       created_ns_(now_ns()) {
   RuntimeOptions options;
   options.threads = threads;
   options.io_threads = io_threads;
   options.registry.recent_capacity = recent_capacity;
+  options.watchdog = watchdog;
   options.on_worker_exit = &release_worker_thread_state;
-  py::gil_scoped_release nogil;
-  runtime_ = std::make_unique<Runtime>(options);
+  {
+    py::gil_scoped_release nogil;
+    runtime_ = std::make_unique<Runtime>(options);
+  }
+  if (Watchdog* dog = runtime_->watchdog()) dog->set_hooks({&interrupt_timed_out_task, &log_watchdog_events});
+}
+
+void NativeRuntime::set_default_task_timeout(py::handle timeout) {
+  runtime_->set_default_task_timeout(duration_from_python(timeout, "task timeout"));
+}
+
+void NativeRuntime::set_timeout(py::handle timeout) {
+  if (!runtime_->watchdog()) throw std::logic_error("set_timeout needs the watchdog (watchdog_interval > 0)");
+  runtime_->set_timeout(duration_from_python(timeout, "timeout"));
 }
 
 NativeRuntime::~NativeRuntime() {
@@ -158,17 +194,6 @@ void NativeRuntime::set_error_callback(py::object callback) {
   });
 }
 
-bool NativeRuntime::is_responsive() const {
-  if (rt().is_shut_down()) return false;
-  RegistryTotals t = rt().registry().totals();
-  if (t.queued == 0) return true;
-  std::int64_t last_progress = created_ns_;
-  for (const auto& s : rt().registry().recent()) last_progress = std::max(last_progress, s.end_ns);
-  for (const auto& w : rt().compute().workers_view()) {
-    if (w.task_id) last_progress = std::max(last_progress, w.task_since_ns);
-  }
-  return now_ns() - last_progress < kStallNs;
-}
 
 py::dict NativeRuntime::progress(std::size_t max_tasks) const {
   Registry& reg = rt().registry();
@@ -223,13 +248,42 @@ py::dict NativeRuntime::progress(std::size_t max_tasks) const {
     errs.append(std::move(ed));
   }
   d["errors"] = errs;
+
+  py::dict dog;
+  Watchdog* w = runtime_->watchdog();
+  dog["enabled"] = w != nullptr;
+  dog["responsive"] = runtime_->is_responsive();
+  dog["stalled"] = w ? w->stalled() : false;
+  dog["global_timeout_expired"] = w ? w->global_timeout_expired() : false;
+  dog["temporary_workers_added"] = w ? w->temporary_workers_added() : 0;
+  dog["temporary_workers_live"] = runtime_->compute().spares_live();
+  dog["tasks_timed_out"] = w ? w->tasks_timed_out() : 0;
+  d["watchdog"] = dog;
   return d;
 }
 
 void register_native_runtime(py::module_& m) {
   py::class_<NativeRuntime>(m, "_NativeRuntime", "The C++ runtime behind dftracer.utils.Runtime.")
-      .def(py::init<std::size_t, std::size_t, std::size_t, std::size_t>(), py::arg("threads") = 0,
-           py::arg("io_threads") = 0, py::arg("python_threads") = 0, py::arg("recent_capacity") = 1024)
+      .def(py::init([](std::size_t threads, std::size_t io_threads, std::size_t python_threads,
+                       std::size_t recent_capacity, py::handle interval, py::handle stall, py::handle starvation,
+                       py::handle long_task, std::size_t max_temporary_workers) {
+             WatchdogOptions w;
+             auto ms = [](py::handle v, const char* what) {
+               return std::chrono::duration_cast<std::chrono::milliseconds>(duration_from_python(v, what));
+             };
+             w.interval = ms(interval, "watchdog_interval");
+             w.stall_threshold = ms(stall, "stall_threshold");
+             w.starvation_threshold = ms(starvation, "starvation_threshold");
+             w.long_task_threshold = ms(long_task, "long_task_threshold");
+             w.max_temporary_workers = max_temporary_workers;
+             return std::make_unique<NativeRuntime>(threads, io_threads, python_threads, recent_capacity, w);
+           }),
+           py::arg("threads") = 0, py::arg("io_threads") = 0, py::arg("python_threads") = 0,
+           py::arg("recent_capacity") = 1024, py::arg("watchdog_interval") = 100, py::arg("stall_threshold") = 10000,
+           py::arg("starvation_threshold") = 1000, py::arg("long_task_threshold") = 10000,
+           py::arg("max_temporary_workers") = 0)
+      .def("set_default_task_timeout", &NativeRuntime::set_default_task_timeout, py::arg("timeout"))
+      .def("set_timeout", &NativeRuntime::set_timeout, py::arg("timeout"))
       .def("submit_callable", &NativeRuntime::submit_callable, py::arg("fn"), py::arg("args"), py::arg("kwargs"),
            py::arg("name"), py::arg("io") = false)
       .def("wait_all", &NativeRuntime::wait_all, py::arg("timeout") = py::none())

@@ -20,7 +20,7 @@ namespace py = pybind11;
 class NativeRuntime {
  public:
   NativeRuntime(std::size_t threads, std::size_t io_threads, std::size_t python_threads,
-                std::size_t recent_capacity);
+                std::size_t recent_capacity, const WatchdogOptions& watchdog);
   ~NativeRuntime();
 
   NativeHandle submit_callable(py::object fn, py::tuple args, py::object kwargs, std::string name, bool io);
@@ -28,7 +28,9 @@ class NativeRuntime {
   void shutdown(bool wait);
   void set_error_callback(py::object callback);
   py::dict progress(std::size_t max_tasks) const;
-  bool is_responsive() const;
+  bool is_responsive() const { return runtime_->is_responsive(); }
+  void set_default_task_timeout(py::handle timeout);
+  void set_timeout(py::handle timeout);
 
   // Throws RuntimeError once abandoned.
   Runtime& runtime() { return rt(); }

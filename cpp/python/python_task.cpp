@@ -79,6 +79,11 @@ void PythonTaskState::drop_call() {
   });
 }
 
+void PythonTaskState::interrupt(PyObject* exception_type) {
+  if (!in_call_) return;
+  if (PyThreadState_SetAsyncExc(thread_ident_, exception_type) > 0) interrupted_ = true;
+}
+
 void PythonTaskState::run() {
   if (python_exiting()) {
     finish_failure(std::make_exception_ptr(PythonTaskError("the Python interpreter is exiting")));
@@ -92,7 +97,16 @@ void PythonTaskState::run() {
     // The call may drop and retake the GIL (see survive_finalization).
     ok = survive_finalization([&] {
       PyObject* kwargs = kwargs_ && !kwargs_.is_none() ? kwargs_.ptr() : nullptr;
-      PyObject* r = PyObject_Call(fn_.ptr(), args_.ptr(), kwargs);
+      thread_ident_ = PyThread_get_thread_ident();
+    in_call_ = true;
+    PyObject* r = PyObject_Call(fn_.ptr(), args_.ptr(), kwargs);
+    in_call_ = false;
+    if (interrupted_) {
+      // An interrupt sent while the call was returning may still be pending
+      // on this thread: clear it so it cannot hit the worker's next task.
+      PyThreadState_SetAsyncExc(thread_ident_, nullptr);
+      interrupted_ = false;
+    }
       if (r != nullptr) {
         store_result(py::reinterpret_steal<py::object>(r));
       } else {

@@ -61,6 +61,11 @@ class PythonTaskState final : public PyResultTaskState {
                   PythonPermits* permits);
   ~PythonTaskState() override;
 
+  // GIL held. Raises `exception_type` inside the callable at its next
+  // bytecode boundary, if it is still running (timeouts). It cannot cut a
+  // C call short (time.sleep, a blocking read) but fires when it returns.
+  void interrupt(PyObject* exception_type);
+
  protected:
   void run() override;
   // A task cancelled before it ran drops its callable and arguments here,
@@ -74,6 +79,11 @@ class PythonTaskState final : public PyResultTaskState {
   py::object args_;  // a tuple
   py::object kwargs_;  // dict or None
   PythonPermits* permits_;
+  // Guarded by the GIL: whether the callable is running, on which thread,
+  // and whether an asynchronous exception was sent to it.
+  bool in_call_ = false;
+  bool interrupted_ = false;
+  unsigned long thread_ident_ = 0;
 };
 
 // "TypeName: message" for a Python exception object (GIL held, never throws).

@@ -33,6 +33,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 ErrorCallback = Callable[[TaskHandle[Any], BaseException], None]
+#: Milliseconds as a number, or a string with a unit ("250ms", "30s", "5m", "1h"); None for none.
+Duration = Union[int, float, str, None]
 
 
 def _check_size(name: str, value: object) -> int:
@@ -63,6 +65,18 @@ class Runtime:
             that release the GIL (I/O, NumPy, zlib) and for keeping workers
             free for native tasks.
         recent_tasks: how many finished tasks ``get_progress()`` remembers.
+        watchdog_interval: how often the watchdog samples the workers (ms or
+            a string with a unit); 0 turns the watchdog off (no timeouts, no
+            stall or starvation handling).
+        stall_threshold: work queued and nothing finishing for this long
+            makes :meth:`is_responsive` False (logged as a warning).
+        starvation_threshold: when every compute worker has been blocked or
+            busy with one task for this long while work waits, the watchdog
+            adds a temporary worker (logged); it retires once idle.
+        long_task_threshold: tasks running longer are logged once each
+            (logger ``dftracer.utils``, batched).
+        max_temporary_workers: cap on the watchdog's temporary workers (0:
+            ``threads``).
     """
 
     def __init__(
@@ -72,12 +86,28 @@ class Runtime:
         python_threads: int = 0,
         *,
         recent_tasks: int = 1024,
+        watchdog_interval: Duration = 100,
+        stall_threshold: Duration = "10s",
+        starvation_threshold: Duration = "1s",
+        long_task_threshold: Duration = "10s",
+        max_temporary_workers: int = 0,
     ) -> None:
         threads = _check_size("threads", threads)
         io_threads = _check_size("io_threads", io_threads)
         python_threads = _check_size("python_threads", python_threads)
         recent_tasks = _check_size("recent_tasks", recent_tasks)
-        self._native = _core._NativeRuntime(threads, io_threads, python_threads, recent_tasks)
+        max_temporary_workers = _check_size("max_temporary_workers", max_temporary_workers)
+        self._native = _core._NativeRuntime(
+            threads,
+            io_threads,
+            python_threads,
+            recent_tasks,
+            watchdog_interval,
+            stall_threshold,
+            starvation_threshold,
+            long_task_threshold,
+            max_temporary_workers,
+        )
         self._error_callback: Optional[ErrorCallback] = None
         _lifecycle.register(self)
         logger.debug(
@@ -86,6 +116,39 @@ class Runtime:
             self.io_threads,
             self.python_threads,
         )
+
+    # -- timeouts ----------------------------------------------------------
+
+    def set_default_task_timeout(self, timeout: Duration) -> None:
+        """Sets the timeout of every task, counted from when it starts running.
+
+        ``timeout`` is milliseconds as a number (``250``), or a string with
+        its unit (``"250ms"``, ``"30s"``, ``"5m"``, ``"1h"``; a bare numeric
+        string is milliseconds); ``None`` or ``0`` removes it. A task past it
+        completes at once with :class:`TaskTimeoutError` (its waiters are
+        released and the error shows in ``get_progress()["errors"]``), and
+        its code is asked to stop: a Python callable gets a
+        ``TaskTimeoutError`` raised at its next bytecode (a blocking C call
+        such as ``time.sleep`` is interrupted only when it returns).
+
+        Raises:
+            ValueError: negative, NaN or unparseable values.
+
+        Example::
+
+            rt.set_default_task_timeout("30s")
+        """
+        self._native.set_default_task_timeout(timeout)
+
+    def set_timeout(self, timeout: Duration) -> None:
+        """Bounds how long the runtime may run submitted work, from now.
+
+        Same units as :meth:`set_default_task_timeout`. Once it passes, every
+        queued and running task (and any submitted later) times out with
+        :class:`TaskTimeoutError` and :meth:`is_responsive` is False;
+        ``None`` or ``0`` clears it.
+        """
+        self._native.set_timeout(timeout)
 
     # -- sizes -------------------------------------------------------------
 
@@ -268,8 +331,10 @@ class Runtime:
         return progress
 
     def is_responsive(self) -> bool:
-        """False when the runtime is shut down, or work is queued and nothing
-        has started or finished for 10 s (a stall)."""
+        """False while the runtime is stalled (work queued and nothing
+        finishing for ``stall_threshold``), after the global timeout of
+        :meth:`set_timeout` passed, or once shut down; True again when work
+        flows. Computed by the watchdog thread, so calling it is cheap."""
         return bool(self._native.is_responsive())
 
     # -- lifecycle ---------------------------------------------------------
@@ -331,7 +396,11 @@ class Runtime:
         self.shutdown(wait=True)
 
     def __repr__(self) -> str:
-        return f"<Runtime threads={self.threads} io_threads={self.io_threads} python_threads={self.python_threads}>"
+        try:
+            sizes = f"threads={self.threads} io_threads={self.io_threads} python_threads={self.python_threads}"
+        except RuntimeError:  # inherited through fork, or abandoned at exit
+            return "<Runtime (unusable: its threads are gone)>"
+        return f"<Runtime {sizes}{' (shut down)' if self._native.is_shut_down else ''}>"
 
 
 def _describe(exc: Optional[BaseException]) -> str:

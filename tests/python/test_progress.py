@@ -10,7 +10,7 @@ import typing
 import pytest
 
 import dftracer.utils as dft
-from dftracer.utils.progress_types import ErrorProgress, Progress, TaskProgress, WorkerProgress
+from dftracer.utils.progress_types import ErrorProgress, Progress, TaskProgress, WatchdogProgress, WorkerProgress
 
 
 def _check_schema(value, typed_dict):
@@ -20,6 +20,8 @@ def _check_schema(value, typed_dict):
         origin = typing.get_origin(hint)
         if origin is list:
             assert isinstance(value[key], list)
+        elif typing.is_typeddict(hint):
+            assert isinstance(value[key], dict)
         elif hint is float:
             assert isinstance(value[key], (int, float)), key
         else:
@@ -36,6 +38,7 @@ def _check_progress(progress):
         _check_schema(t, TaskProgress)
     for e in progress["errors"]:
         _check_schema(e, ErrorProgress)
+    _check_schema(progress["watchdog"], WatchdogProgress)
 
 
 def test_fresh_runtime_reports_zero_counts_and_idle_workers(rt):

@@ -40,9 +40,13 @@ def test_progress_lists_one_worker_per_thread():
     assert len({w["id"] for w in workers}) == 5
 
 
-def test_repr_shows_sizes():
+def test_repr_shows_sizes_and_never_raises():
     with dft.Runtime(threads=2, io_threads=1, python_threads=1) as rt:
         assert repr(rt) == "<Runtime threads=2 io_threads=1 python_threads=1>"
+    assert repr(rt) == "<Runtime threads=2 io_threads=1 python_threads=1 (shut down)>"
+    abandoned = dft.Runtime(threads=1)
+    abandoned._native.abandon()  # what the fork and exit hooks do
+    assert repr(abandoned) == "<Runtime (unusable: its threads are gone)>"
 
 
 # -- bad input ------------------------------------------------------------------

@@ -7,9 +7,13 @@ view, wrapped by :class:`dftracer.utils.Runtime` and
 :class:`dftracer.utils.TaskHandle`.
 """
 
-from typing import Any, Callable, Final, Mapping, Optional, Tuple, final
+from typing import Any, Callable, Final, Mapping, Optional, Tuple, Union, final
 
 from dftracer.utils.progress_types import Progress
+
+#: Milliseconds as a number, or a string with its unit ("250ms", "30s");
+#: None (or 0) for none.
+_Duration = Union[int, float, str, None]
 
 __version__: Final[str]
 #: "release" or "debug" (NDEBUG at build time).
@@ -68,7 +72,14 @@ class _NativeRuntime:
         io_threads: int = 0,
         python_threads: int = 0,
         recent_capacity: int = 1024,
+        watchdog_interval: _Duration = 100,
+        stall_threshold: _Duration = 10000,
+        starvation_threshold: _Duration = 1000,
+        long_task_threshold: _Duration = 10000,
+        max_temporary_workers: int = 0,
     ) -> None: ...
+    def set_default_task_timeout(self, timeout: _Duration) -> None: ...
+    def set_timeout(self, timeout: _Duration) -> None: ...
     def submit_callable(
         self,
         fn: Callable[..., object],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, TypedDict
 
-__all__ = ["Progress", "WorkerProgress", "TaskProgress", "ErrorProgress"]
+__all__ = ["Progress", "WorkerProgress", "TaskProgress", "ErrorProgress", "WatchdogProgress"]
 
 
 class WorkerProgress(TypedDict):
@@ -43,6 +43,18 @@ class ErrorProgress(TypedDict):
     message: str
 
 
+class WatchdogProgress(TypedDict):
+    """What the watchdog has seen and done."""
+
+    enabled: bool  # False when watchdog_interval is 0
+    responsive: bool  # same as Runtime.is_responsive()
+    stalled: bool  # work queued and nothing finishing for stall_threshold
+    global_timeout_expired: bool  # set_timeout()'s deadline passed
+    temporary_workers_added: int  # cumulative
+    temporary_workers_live: int  # current
+    tasks_timed_out: int  # cumulative
+
+
 class Progress(TypedDict):
     """Totals are cumulative since the runtime started; ``running`` and
     ``queued`` are current."""
@@ -58,3 +70,4 @@ class Progress(TypedDict):
     tasks: List[TaskProgress]
     tasks_truncated: bool
     errors: List[ErrorProgress]
+    watchdog: WatchdogProgress

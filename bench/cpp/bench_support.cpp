@@ -14,7 +14,7 @@ Options g_options{{1, 2}, false};
 std::atomic<bool> g_failed{false};
 
 std::mutex g_pools_mu;
-std::map<int, std::unique_ptr<dft::Runtime>> g_runtimes;
+std::map<std::pair<int, std::int64_t>, std::unique_ptr<dft::Runtime>> g_runtimes;
 #if DFTRACER_BENCH_HAVE_TBB
 std::map<int, std::unique_ptr<tbb::task_arena>> g_arenas;
 std::map<int, std::unique_ptr<tbb::task_arena>> g_worker_arenas;
@@ -31,13 +31,14 @@ double process_cpu_ns() noexcept {
 const Options& options() { return g_options; }
 void set_options(Options o) { g_options = std::move(o); }
 
-dft::Runtime& ours_runtime(int threads) {
+dft::Runtime& ours_runtime(int threads, std::chrono::milliseconds watchdog_interval) {
   std::lock_guard lock(g_pools_mu);
-  auto& slot = g_runtimes[threads];
+  auto& slot = g_runtimes[{threads, watchdog_interval.count()}];
   if (!slot) {
     dft::RuntimeOptions o;
     o.threads = static_cast<std::size_t>(threads);
     o.io_threads = 1;  // idle in every case; kept small so it does not disturb
+    if (watchdog_interval.count() >= 0) o.watchdog.interval = watchdog_interval;
     slot = std::make_unique<dft::Runtime>(o);
   }
   return *slot;

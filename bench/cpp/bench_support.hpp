@@ -38,9 +38,12 @@ struct Options {
 const Options& options();
 void set_options(Options o);
 
-// Pools are built once per thread count and reused by every case, so pool
-// start-up never lands in a measurement. Runtime(threads=N, io_threads=1).
-dft::Runtime& ours_runtime(int threads);
+// Pools are built once per configuration and reused by every case, so pool
+// start-up never lands in a measurement. Runtime(threads=N, io_threads=1),
+// everything else at the engine's defaults (the watchdog included) unless
+// `watchdog_interval` is given (0: no watchdog thread).
+inline constexpr std::chrono::milliseconds kEngineDefault{-1};
+dft::Runtime& ours_runtime(int threads, std::chrono::milliseconds watchdog_interval = kEngineDefault);
 #if DFTRACER_BENCH_HAVE_TBB
 // N threads in all, the calling thread included (fork-join: the caller joins
 // in through arena.execute, as tbb users write it).
@@ -129,9 +132,16 @@ struct Detached {
   std::coroutine_handle<promise_type> handle;
 };
 
+// fib as the fork-join kernels define it (cases_fork_join.cpp), for cases
+// that reuse it: the coroutine, its result and its number of calls (tasks).
+dft::Task<std::uint64_t> fib_task(int n);
+std::uint64_t fib_result(int n);
+std::uint64_t fib_calls(int n);
+
 // Case registration, one function per source file.
 void register_fork_join();
 void register_spawn();
 void register_latency();
+void register_watchdog();
 
 }  // namespace dft_bench

@@ -357,6 +357,10 @@ void register_integrate(double n, double eps) {
 
 }  // namespace
 
+dft::Task<std::uint64_t> fib_task(int n) { return fib_ours(n); }
+std::uint64_t fib_result(int n) { return fib_value(n); }
+std::uint64_t fib_calls(int n) { return 2 * fib_value(n + 1) - 1; }
+
 void register_fork_join() {
   bool quick = options().quick;
   if (quick) {

@@ -1,14 +1,10 @@
-// Idle-pool cases: wake_latency (and the note on watchdog_cost).
+// Idle-pool case: wake_latency.
 //
 // wake_latency: the pool sits idle (nothing queued anywhere) for `idle`, then
 // one task is submitted from outside; we time submit-call-start to the first
 // instruction of the task body. Reported: p50/p99/max of that latency over the
 // iterations, and the CPU the whole process burned while idle (getrusage),
 // as a percentage of one core: a pool that spins when idle shows here.
-//
-// watchdog_cost (fib(32) with the watchdog on and off) is not measured: the
-// engine has no watchdog yet (no option on RuntimeOptions, no watchdog
-// thread). main.cpp prints a line saying so; add the case here when it lands.
 #include <algorithm>
 #include <atomic>
 #include <chrono>

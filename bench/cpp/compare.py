@@ -82,15 +82,17 @@ def render(data: dict[str, Any], markdown: bool) -> str:
                                 fmt(b.get("max_us")), fmt(b.get("submit_p50_us")), fmt(b.get("idle_cpu_pct"), 2)])
             continue
         tbb = impls.get("tbb", {}).get("ns_core_per_task")
+        tbb_cpu = impls.get("tbb", {}).get("cpu_ns_per_task")
         for impl, b in sorted(impls.items()):
             if impl == "tbb" and len(impls) > 1:
                 continue
             core = b.get("ns_core_per_task")
             ratio = core / tbb if (core is not None and tbb and impl not in ("tbb", "serial")) else None
+            paired = impl != "serial"
             body.append([case, impl, str(threads), fmt(b.get("ns_per_task")), fmt(core), fmt(b.get("cpu_ns_per_task")),
-                         fmt(tbb if impl != "serial" else None), fmt(ratio, 2)])
-    parts = [table(["case", "impl", "threads", "ns/task", "ns*core/task", "cpu ns/task", "tbb ns*core/task", "ratio"],
-                   body, markdown)]
+                         fmt(tbb if paired else None), fmt(tbb_cpu if paired else None), fmt(ratio, 2)])
+    parts = [table(["case", "impl", "threads", "ns/task", "ns*core/task", "cpu ns/task", "tbb ns*core/task",
+                    "tbb cpu ns/task", "ratio"], body, markdown)]
     if latency:
         parts.append(table(["case", "impl", "threads", "p50 us", "p99 us", "max us", "submit us", "idle cpu %"],
                            latency, markdown))

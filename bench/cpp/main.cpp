@@ -8,7 +8,8 @@
 //                      1 and 2 always run.
 //
 // After the runs it prints a summary: per case and thread count, our
-// ns*core/task, oneTBB's, and the ratio, then the DESIGN.md targets. With
+// ns*core/task, oneTBB's, and the ratio, then the DESIGN.md targets and the
+// watchdog's cost. With
 // --benchmark_format=json the summary goes to stderr so stdout stays JSON
 // (compare.py reads that JSON and prints the same table).
 // Exit status is non-zero only when a case computed a wrong result: time is
@@ -150,8 +151,8 @@ void print_summary(std::FILE* out, const std::map<std::string, Figures>& figures
   std::fprintf(out,
                "\n== Summary: ns*core/task = elapsed ns x threads / tasks; cpu ns/task = process CPU time / tasks;\n"
                "   ratio = ours / oneTBB in ns*core/task (< 1: ours faster)\n");
-  std::fprintf(out, "%-34s %-14s %4s %10s %14s %12s %14s %7s\n", "case", "impl", "thr", "ns/task", "ns*core/task",
-               "cpu ns/task", "tbb ns*core/t", "ratio");
+  std::fprintf(out, "%-34s %-14s %4s %10s %14s %12s %14s %12s %7s\n", "case", "impl", "thr", "ns/task", "ns*core/task",
+               "cpu ns/task", "tbb ns*core/t", "tbb cpu ns/t", "ratio");
   bool any_latency = false;
   for (const auto& [key, impls] : rows) {
     if (key.first.rfind("wake_latency", 0) == 0) {
@@ -160,20 +161,21 @@ void print_summary(std::FILE* out, const std::map<std::string, Figures>& figures
     }
     const Figures* tbb = impls.count("tbb") ? impls.at("tbb") : nullptr;
     double tbb_core = tbb ? get(*tbb, "ns_core_per_task") : -1;
+    double tbb_cpu = tbb ? get(*tbb, "cpu_ns_per_task") : -1;
     for (const auto& [impl, f] : impls) {
       if (impl == "tbb") continue;
       double per = get(*f, "ns_per_task"), core = get(*f, "ns_core_per_task"), cpu = get(*f, "cpu_ns_per_task");
       if (impl != "serial" && tbb_core > 0) {
-        std::fprintf(out, "%-34s %-14s %4d %10.1f %14.1f %12.1f %14.1f %7.2f\n", key.first.c_str(), impl.c_str(),
-                     key.second, per, core, cpu, tbb_core, core / tbb_core);
+        std::fprintf(out, "%-34s %-14s %4d %10.1f %14.1f %12.1f %14.1f %12.1f %7.2f\n", key.first.c_str(), impl.c_str(),
+                     key.second, per, core, cpu, tbb_core, tbb_cpu, core / tbb_core);
       } else {
-        std::fprintf(out, "%-34s %-14s %4d %10.1f %14.1f %12.1f %14s %7s\n", key.first.c_str(), impl.c_str(),
-                     key.second, per, core, cpu, "-", "-");
+        std::fprintf(out, "%-34s %-14s %4d %10.1f %14.1f %12.1f %14s %12s %7s\n", key.first.c_str(), impl.c_str(),
+                     key.second, per, core, cpu, "-", "-", "-");
       }
     }
     if (tbb && !impls.count("ours") && !impls.count("serial")) {
-      std::fprintf(out, "%-34s %-14s %4d %10.1f %14s %12s %14.1f %7s\n", key.first.c_str(), "tbb only", key.second,
-                   get(*tbb, "ns_per_task"), "-", "-", tbb_core, "-");
+      std::fprintf(out, "%-34s %-14s %4d %10.1f %14s %12s %14.1f %12.1f %7s\n", key.first.c_str(), "tbb only",
+                   key.second, get(*tbb, "ns_per_task"), "-", "-", tbb_core, tbb_cpu, "-");
     }
   }
   if (any_latency) {
@@ -207,7 +209,25 @@ void print_summary(std::FILE* out, const std::map<std::string, Figures>& figures
                    key.second, per, per <= 100 ? "met" : "MISSED");
     }
   }
-  std::fprintf(out, "watchdog_cost: not measured, the engine has no watchdog yet\n");
+  // watchdog_cost: each setting against the run without a watchdog.
+  bool wd_header = false;
+  for (const auto& [key, impls] : rows) {
+    if (key.first.rfind("watchdog_cost/", 0) != 0) continue;
+    auto off = impls.find("ours_wd_off");
+    if (off == impls.end()) continue;
+    if (!wd_header) {
+      std::fprintf(out, "\n== watchdog_cost: ns*core/task by sampling interval, change against no watchdog\n");
+      wd_header = true;
+    }
+    double base = get(*off->second, "ns_core_per_task");
+    std::fprintf(out, "%-40s %2d thr: watchdog off %.1f ns*core/task", key.first.c_str(), key.second, base);
+    for (const auto& [impl, f] : impls) {
+      if (impl == "ours_wd_off") continue;
+      double v = get(*f, "ns_core_per_task");
+      std::fprintf(out, "; %s %.1f (%+.1f%%)", impl.c_str() + 5, v, base > 0 ? 100.0 * (v - base) / base : 0.0);
+    }
+    std::fprintf(out, "\n");
+  }
   std::fflush(out);
 }
 
@@ -227,6 +247,7 @@ int main(int argc, char** argv) {
   dft_bench::register_fork_join();
   dft_bench::register_spawn();
   dft_bench::register_latency();
+  dft_bench::register_watchdog();
 
   // Read before Initialize, which consumes the benchmark flags.
   std::string format = flag_value(argc, argv, "--benchmark_format");

@@ -6,7 +6,9 @@
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/task_state.hpp"
 #include "c_api_export.hpp"
+#include "dftracer/utils/core/registry.hpp"
 #include "gil.hpp"
+#include "python_task.hpp"
 #include "native_handle.hpp"
 #include "native_runtime.hpp"
 
@@ -26,6 +28,25 @@ PYBIND11_MODULE(_core, m) {
     } catch (const RuntimeShutdownError& e) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     }
+  });
+
+  // Errors recorded by the registry (progress "errors", raise_on_error)
+  // read as the Python exception each one becomes.
+  set_error_describer([](const std::exception_ptr& error, std::string& out) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const python::PythonTaskError& e) {
+      out = e.what();  // already "Type: message"
+    } catch (const TaskTimeoutError& e) {
+      out = std::string("TaskTimeoutError: ") + e.what();
+    } catch (const TaskCancelledError& e) {
+      out = std::string("CancelledError: ") + e.what();
+    } catch (const std::exception& e) {
+      out = std::string("RuntimeError: ") + e.what();
+    } catch (...) {
+      return false;
+    }
+    return true;
   });
 
   python::register_native_handle(m);

@@ -300,9 +300,12 @@ void register_native_runtime(py::module_& m) {
       .def("clear_failed", [](NativeRuntime& self) { self.runtime().registry().clear_failed(); })
       .def("take_unreported_failures",
            [](NativeRuntime& self) {
-             std::vector<NativeHandle> out;
-             for (auto& r : self.runtime().registry().take_unreported_failures()) out.push_back(NativeHandle{r});
-             return out;
+             // (name, "Type: message") per failure since the previous call, and
+             // how many more there were than the registry keeps.
+             auto taken = self.runtime().registry().take_unreported_failures();
+             py::list records;
+             for (auto& r : taken.records) records.append(py::make_tuple(r.task_name, r.message));
+             return py::make_tuple(records, taken.dropped);
            })
       .def(
           "owns", [](NativeRuntime& self, const NativeHandle& h) { return h.state->runtime() == &self.runtime(); },

@@ -178,16 +178,15 @@ WorkItem Executor::take_global_batch(Worker& w) {
   std::size_t live = live_threads();
   std::size_t n = injection_.size_hint() / (live ? live : 1) + 1;
   if (n > kMaxGlobalBatch) n = kMaxGlobalBatch;
-  WorkItem first;
-  std::size_t got = injection_.pop_batch(n, [&](WorkItem x) {
-    if (!first) {
-      first = x;
-    } else {
-      w.deque.push(x);
-    }
-  });
+  WorkItem batch[kMaxGlobalBatch];
+  std::size_t got = injection_.pop_batch(n, [&, i = std::size_t{0}](WorkItem x) mutable { batch[i++] = x; });
+  if (got == 0) return {};
+  // The oldest runs now; the rest go to our deque newest first, so that our
+  // LIFO takes return them oldest first: outside submissions keep their
+  // order on a worker.
+  for (std::size_t i = got; i-- > 1;) w.deque.push(batch[i]);
   if (got > 1) idle_.notify_one(/*relaxed=*/true);
-  return first;
+  return batch[0];
 }
 
 WorkItem Executor::find_local_or_global(Worker& w) {

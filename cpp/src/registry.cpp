@@ -117,6 +117,11 @@ void Registry::on_finished(TaskState& task) {
   if (status == TaskStatus::failed || status == TaskStatus::timed_out) {
     ErrorRecord rec{task.id(), task.name(), status, describe_error(task.error()), task.end_ns()};
     std::lock_guard lock(failures_mu_);
+    if (unreported_.size() < options_.failure_capacity) {
+      unreported_.push_back(rec);
+    } else {
+      ++unreported_dropped_;
+    }
     if (errors_.size() < options_.error_capacity) {
       errors_.push_back(std::move(rec));
     } else if (!errors_.empty()) {
@@ -127,9 +132,6 @@ void Registry::on_finished(TaskState& task) {
       failed_.push_back(TaskStateRef::share(&task));
     } else {
       failures_dropped_.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (unreported_.size() < options_.failure_capacity) {
-      unreported_.push_back(TaskStateRef::share(&task));
     }
   }
   if (linked) task.release();
@@ -205,10 +207,12 @@ void Registry::clear_failed() {
   }
 }
 
-std::vector<TaskStateRef> Registry::take_unreported_failures() {
-  std::vector<TaskStateRef> out;
+Registry::UnreportedFailures Registry::take_unreported_failures() {
+  UnreportedFailures out;
   std::lock_guard lock(failures_mu_);
-  out.swap(unreported_);
+  out.records.swap(unreported_);
+  out.dropped = unreported_dropped_;
+  unreported_dropped_ = 0;
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "dftracer/utils/core/forced_unwind.hpp"
 #include "dftracer/utils/core/futex.hpp"
 
 namespace dftracer::utils {
@@ -85,7 +86,7 @@ void Runtime::task_finished(TaskState& task) {
   if (hook && *hook) {
     try {
       (*hook)(task);
-    } catch (...) {
+    } DFTRACER_RETHROW_FORCED_UNWIND catch (...) {
       // A hook must not throw; never let it take a worker down.
     }
   }

@@ -9,6 +9,7 @@
 
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
+#include "dftracer/utils/core/forced_unwind.hpp"
 #include "dftracer/utils/core/futex.hpp"
 #include "dftracer/utils/core/runtime.hpp"
 
@@ -72,7 +73,7 @@ void TaskState::execute() {
 
   try {
     run();
-  } catch (...) {
+  } DFTRACER_RETHROW_FORCED_UNWIND catch (...) {
     finish_failure(std::current_exception());
   }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dftracer/utils/core/executor.hpp"
+#include "dftracer/utils/core/runtime.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;
@@ -281,4 +282,19 @@ TEST(Executor, OnWorkerExitRunsOncePerThread) {
     Executor ex({.threads = 3, .on_worker_exit = [&] { exits.fetch_add(1); }});
   }
   EXPECT_EQ(exits.load(), 3);
+}
+
+TEST(Executor, OutsideSubmissionsRunInSubmissionOrderOnOneWorker) {
+  Runtime rt({.threads = 1});
+  test::Gate gate;
+  std::vector<int> order;
+  auto blocker = rt.submit([&] { gate.wait(); });
+  ASSERT_TRUE(test::wait_until([&] { return gate.arrived.load() == 1; }));
+  std::vector<TaskHandle<void>> handles;
+  for (int i = 0; i < 20; ++i) handles.push_back(rt.submit([&order, i] { order.push_back(i); }));
+  gate.open();
+  rt.wait_all();
+  std::vector<int> expected(20);
+  for (int i = 0; i < 20; ++i) expected[i] = i;
+  EXPECT_EQ(order, expected);
 }

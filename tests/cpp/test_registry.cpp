@@ -2,6 +2,8 @@
 // and flat memory over millions of tasks.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -138,8 +140,27 @@ TEST(Registry, FailedListKeepsFailuresUntilCleared) {
   (void)rt.submit([]() -> int { throw std::runtime_error("later"); });
   rt.wait_all();
   ASSERT_EQ(rt.registry().failed().size(), 1u);
-  EXPECT_EQ(rt.registry().take_unreported_failures().size(), 6u);
-  EXPECT_TRUE(rt.registry().take_unreported_failures().empty());
+  auto unreported = rt.registry().take_unreported_failures();
+  EXPECT_EQ(unreported.records.size(), 6u);
+  EXPECT_EQ(unreported.dropped, 0u);
+  EXPECT_EQ(unreported.records.back().message, "later");
+  EXPECT_TRUE(rt.registry().take_unreported_failures().records.empty());
+}
+
+TEST(Registry, UnreportedFailuresAreCappedRecordsThatKeepNothingAlive) {
+  Runtime rt({.threads = 2, .io_threads = 1, .registry = {.failure_capacity = 4}});
+  auto big = std::make_shared<std::vector<char>>(1 << 20);
+  std::weak_ptr<std::vector<char>> watch = big;
+  for (int i = 0; i < 10; ++i) {
+    (void)rt.submit([big]() -> int { throw std::runtime_error("x"); });
+  }
+  big.reset();
+  rt.wait_all();
+  rt.registry().clear_failed();
+  EXPECT_TRUE(watch.expired());  // no record holds the tasks (or their captures)
+  auto unreported = rt.registry().take_unreported_failures();
+  EXPECT_EQ(unreported.records.size(), 4u);
+  EXPECT_EQ(unreported.dropped, 6u);
 }
 
 TEST(Registry, FailedListIsCappedAndCountsWhatItDropped) {

@@ -256,7 +256,8 @@ def test_durations_parse_and_reject(rt: dft.Runtime, value: Any, ok: bool) -> No
 
 
 def test_duration_of_wrong_type_is_a_type_error(rt: dft.Runtime) -> None:
-    for bad in (True, [1], object()):
+    bad_values: List[Any] = [True, [1], object()]
+    for bad in bad_values:
         with pytest.raises(TypeError):
             rt.set_default_task_timeout(bad)
 

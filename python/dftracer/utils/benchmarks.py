@@ -214,8 +214,10 @@ def bench_dask_round_trip(n: int) -> Optional[BenchResult]:
     import logging
 
     logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO lines would bury the table
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    cluster_cm = LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    )
+    with cluster_cm as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         peer = _round_trip(lambda: client.submit(_identity, time.perf_counter_ns(), pure=False).result(), n)
     with Runtime(threads=2) as rt:
         ours = _round_trip(lambda: rt.submit(_identity, 1).get(), n)

@@ -276,10 +276,12 @@ class Runtime:
         """
         self._native.wait_all(None)
         if raise_on_error:
-            failures = self._native.take_unreported_failures()
-            if failures:
-                details = "; ".join(f"{h.name}: {_describe(h.exception())}" for h in failures)
-                raise RuntimeError(f"{len(failures)} task(s) failed: {details}")
+            failures, not_listed = self._native.take_unreported_failures()
+            if failures or not_listed:
+                details = "; ".join(f"{name}: {message}" for name, message in failures)
+                if not_listed:
+                    details += f"; and {not_listed} more not listed"
+                raise RuntimeError(f"{len(failures) + not_listed} task(s) failed: {details}")
 
     def get_failed(self) -> List[TaskHandle[Any]]:
         """Handles of the tasks that failed since the last :meth:`clear_failed`, in failure order."""
@@ -401,13 +403,3 @@ class Runtime:
         except RuntimeError:  # inherited through fork, or abandoned at exit
             return "<Runtime (unusable: its threads are gone)>"
         return f"<Runtime {sizes}{' (shut down)' if self._native.is_shut_down else ''}>"
-
-
-def _describe(exc: Optional[BaseException]) -> str:
-    if exc is None:
-        return "unknown error"
-    try:
-        text = str(exc)
-    except Exception:  # a hostile __str__ must not hide the other failures
-        text = f"<unprintable {type(exc).__name__} object>"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

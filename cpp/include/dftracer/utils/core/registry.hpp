@@ -84,7 +84,13 @@ class Registry {
   std::vector<TaskStateRef> failed() const;
   void clear_failed();
   // Failed since the previous call; for wait_all(raise_on_error=True).
-  std::vector<TaskStateRef> take_unreported_failures();
+  // Records (not tasks: nothing is kept alive) of the failures since the
+  // previous call, at most failure_capacity, plus how many did not fit.
+  struct UnreportedFailures {
+    std::vector<ErrorRecord> records;
+    std::uint64_t dropped = 0;
+  };
+  UnreportedFailures take_unreported_failures();
   std::uint64_t failures_dropped() const noexcept { return failures_dropped_.load(); }
 
   // Live tasks that are still queued (for shutdown without waiting).
@@ -111,7 +117,8 @@ class Registry {
 
   mutable std::mutex failures_mu_;
   std::vector<TaskStateRef> failed_;
-  std::vector<TaskStateRef> unreported_;
+  std::vector<ErrorRecord> unreported_;
+  std::uint64_t unreported_dropped_ = 0;
   std::vector<ErrorRecord> errors_;
   std::size_t errors_next_ = 0;
   std::atomic<std::uint64_t> failures_dropped_{0};

@@ -19,6 +19,7 @@
 
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
+#include "dftracer/utils/core/forced_unwind.hpp"
 #include "dftracer/utils/core/registry.hpp"
 #include "dftracer/utils/core/task.hpp"
 #include "dftracer/utils/core/task_handle.hpp"
@@ -58,7 +59,7 @@ class CallableTaskState final : public TypedTaskState<R> {
         this->set_value(std::move(value));
       }
       this->finish_success();
-    } catch (...) {
+    } DFTRACER_RETHROW_FORCED_UNWIND catch (...) {
       fn_.reset();
       this->finish_failure(std::current_exception());
     }
@@ -120,7 +121,7 @@ class CoroutineTaskState final : public TypedTaskState<T> {
         self->set_value(std::move(value));
       }
       self->finish_success();
-    } catch (...) {
+    } DFTRACER_RETHROW_FORCED_UNWIND catch (...) {
       self->task_ = Task<T>();
       self->finish_failure(std::current_exception());
     }

@@ -103,7 +103,8 @@ void Registry::on_finished(TaskState& task) {
       // once the ring has warmed up.
       TaskSnapshot& slot = shard.ring[shard.ring_next];
       slot.id = task.id();
-      slot.name.assign(task.name());
+      // The name as given: empty for an automatic one, formatted in recent().
+      slot.name.assign(task.given_name());
       slot.status = status;
       slot.submit_ns = task.submit_ns();
       slot.start_ns = task.start_ns();
@@ -174,6 +175,9 @@ std::vector<TaskSnapshot> Registry::recent() const {
   for (const auto& shard : shards_) {
     std::lock_guard lock(shard.mu);
     for (std::size_t i = 0; i < shard.ring_size; ++i) out.push_back(shard.ring[i]);
+  }
+  for (auto& s : out) {
+    if (s.name.empty()) s.name = TaskState::automatic_name(s.id);
   }
   std::sort(out.begin(), out.end(), [](const TaskSnapshot& a, const TaskSnapshot& b) {
     return a.end_ns != b.end_ns ? a.end_ns < b.end_ns : a.id < b.id;

@@ -63,7 +63,6 @@ void Runtime::submit_state(TaskState& state, Pool pool) {
     throw RuntimeShutdownError();
   }
   state.id_ = next_id_.fetch_add(1, std::memory_order_relaxed);
-  if (state.name_.empty()) state.name_ = "task-" + std::to_string(state.id_);
   state.runtime_ = this;
   Executor& target = pool == Pool::io ? *io_ : *compute_;
   state.executor_ = &target;

@@ -40,6 +40,8 @@ std::int64_t now_ns() noexcept {
 
 TaskState::TaskState(std::string name) : name_(std::move(name)) {}
 
+std::string TaskState::automatic_name(std::uint64_t id) { return "task-" + std::to_string(id); }
+
 TaskState::~TaskState() = default;
 
 bool TaskState::try_claim() noexcept {
@@ -67,7 +69,7 @@ void TaskState::execute() {
     slot->set_current(this);
     slot->task_id.store(id_, std::memory_order_relaxed);
     slot->task_since_ns.store(start, std::memory_order_relaxed);
-    slot->publish_name(name_);
+    slot->publish_name(name_);  // empty for an automatic name: see workers_view
     slot->activity.store(WorkerActivity::running, std::memory_order_relaxed);
   }
 
@@ -184,7 +186,7 @@ bool TaskState::cancel() {
   TaskStatus expected = TaskStatus::queued;
   if (status_.compare_exchange_strong(expected, TaskStatus::cancelled, std::memory_order_acq_rel)) {
     request_cancel();
-    finish(TaskStatus::cancelled, std::make_exception_ptr(TaskCancelledError(name_)));
+    finish(TaskStatus::cancelled, std::make_exception_ptr(TaskCancelledError(name())));
     return true;
   }
   if (!is_final(expected)) request_cancel();

@@ -82,6 +82,52 @@ TEST(Registry, LiveListShowsQueuedAndRunningTasksOnly) {
   EXPECT_TRUE(rt.registry().live(100).empty());
 }
 
+TEST(Registry, UnnamedTasksReadAsTaskIdInEveryView) {
+  // The automatic name is formatted on read, not at submit: the handle, the
+  // live list, the recent ring, the worker view and a cancel error must all
+  // still show "task-<id>".
+  Runtime rt({.threads = 1, .io_threads = 1});
+  Gate gate;
+  auto running = rt.submit([&] { gate.wait(); });
+  ASSERT_TRUE(wait_until([&] { return gate.arrived.load() == 1; }));
+  auto queued = rt.submit([] {});
+  const std::string running_name = "task-" + std::to_string(running.id());
+  const std::string queued_name = "task-" + std::to_string(queued.id());
+  EXPECT_EQ(running.name(), running_name);
+  EXPECT_EQ(running.state().given_name(), "");
+
+  auto live = rt.registry().live(10);
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[0].name, running_name);
+  EXPECT_EQ(live[1].name, queued_name);
+  auto view = rt.compute().workers_view();
+  ASSERT_EQ(view.size(), 1u);
+  EXPECT_EQ(view[0].task_id, running.id());
+  EXPECT_EQ(view[0].task_name, running_name);
+
+  ASSERT_TRUE(queued.cancel());
+  try {
+    queued.get();
+    ADD_FAILURE() << "a cancelled task's get() must throw";
+  } catch (const TaskCancelledError& e) {
+    EXPECT_NE(std::string(e.what()).find(queued_name), std::string::npos) << e.what();
+  }
+  gate.open();
+  rt.wait_all();
+  auto recent = rt.registry().recent();
+  ASSERT_EQ(recent.size(), 2u);
+  for (const auto& r : recent) EXPECT_EQ(r.name, "task-" + std::to_string(r.id));
+}
+
+TEST(Registry, NeverSubmittedStateHasAnEmptyName) {
+  struct Plain final : TaskState {
+    void run() override { finish_success(); }
+  };
+  Plain p;
+  EXPECT_EQ(p.id(), 0u);
+  EXPECT_EQ(p.name(), "");
+}
+
 TEST(Registry, RecentRingIsBoundedAndKeepsTheNewest) {
   Runtime rt({.threads = 1, .io_threads = 1, .registry = {.recent_capacity = 10}});
   std::vector<std::uint64_t> ids;

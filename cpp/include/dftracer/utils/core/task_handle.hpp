@@ -54,7 +54,7 @@ class [[nodiscard]] TaskHandle {
 
   bool valid() const noexcept { return static_cast<bool>(state_); }
   std::uint64_t id() const noexcept { return state_->id(); }
-  const std::string& name() const noexcept { return state_->name(); }
+  std::string name() const { return state_->name(); }
   TaskStatus status() const noexcept { return state_->status(); }
   bool done() const noexcept { return state_->done(); }
 

@@ -270,8 +270,16 @@ void Executor::worker_main(Worker& w) {
     if (item) {
       if (searching) {
         searching = false;
-        // The last searcher found work: there may be more, wake one more.
-        if (idle_.end_search()) idle_.notify_one();
+        // The last searcher found work: if more is queued, wake one more to
+        // take it. Only then: a lone task must not pay a second futex wake
+        // (~15 us here) before it runs. No wake-up is lost: a producer that
+        // skipped its wake saw searching > 0, so its seq_cst publication
+        // precedes our seq_cst end_search RMW, and has_pending_work() (a
+        // seq_cst load of the injection size) comes after it and sees the
+        // item. A producer that publishes after our end_search sees
+        // searching == 0 itself and wakes someone. Items in deques were
+        // pushed by workers, which run them themselves (see schedule()).
+        if (idle_.end_search() && has_pending_work()) idle_.notify_one();
       }
       run_item(w, item);
       continue;
@@ -433,7 +441,12 @@ std::vector<Executor::WorkerView> Executor::workers_view() const {
     v.spare = w.spare;
     v.activity = s.activity.load(std::memory_order_relaxed);
     v.task_id = s.task_id.load(std::memory_order_relaxed);
-    v.task_name = v.task_id ? s.read_name() : std::string();
+    if (v.task_id) {
+      v.task_name = s.read_name();
+      // Unnamed tasks publish an empty name (it is formatted on read, not
+      // per task); a torn read across tasks is as stale as before.
+      if (v.task_name.empty()) v.task_name = TaskState::automatic_name(v.task_id);
+    }
     v.task_since_ns = s.task_since_ns.load(std::memory_order_relaxed);
     v.tasks_run = s.tasks_run.load(std::memory_order_relaxed);
     v.queue_depth = w.deque.size_hint();

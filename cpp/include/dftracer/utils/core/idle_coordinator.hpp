@@ -7,8 +7,9 @@
 //  - A producer wakes a parked worker only when nobody is searching: a
 //    searcher will find the work, and the last searcher to give up re-checks
 //    every queue before it parks (no lost wake-up, no timer).
-//  - A searcher that finds work and was the last searcher wakes one more, so
-//    parallelism ramps up one worker at a time.
+//  - A searcher that finds work and was the last searcher wakes one more
+//    when more work is still queued, so parallelism ramps up one worker at
+//    a time and a lone task costs one wake, not two.
 //  - A worker blocked in a wait (TaskHandle::get on a worker) counts as not
 //    unparked, so producers may wake someone else.
 #pragma once

@@ -9,6 +9,8 @@
 #include "dftracer/utils/core/registry.hpp"
 #include "gil.hpp"
 #include "python_task.hpp"
+#include "task_handle_factory.hpp"
+#include "task_naming.hpp"
 #include "native_handle.hpp"
 #include "native_runtime.hpp"
 
@@ -53,6 +55,10 @@ PYBIND11_MODULE(_core, m) {
   python::register_native_runtime(m);
   python::register_c_api(m);
 
+  m.def("derive_task_name", &python::derive_task_name, py::arg("fn"),
+        "The default task name for a callable (see dftracer.utils.naming).");
+  m.def("register_task_handle_type", &python::register_task_handle_type, py::arg("cls"),
+        "Called once by dftracer.utils.task_handle: the class submit() returns.");
   m.def("mark_interpreter_exiting", &python::mark_python_exiting,
         "Called from the package's atexit hook: runtime threads stop touching Python.");
   m.def("current_task_cancelled", &this_task::cancelled,

@@ -8,6 +8,8 @@
 #include "gil.hpp"
 #include "python_task.hpp"
 #include "durations.hpp"
+#include "task_handle_factory.hpp"
+#include "task_naming.hpp"
 #include "waiting.hpp"
 
 namespace dftracer::utils::python {
@@ -130,15 +132,25 @@ void NativeRuntime::abandon() noexcept {
   (void)permits_.release();
 }
 
-NativeHandle NativeRuntime::submit_callable(py::object fn, py::tuple args, py::object kwargs, std::string name,
-                                            bool io) {
-  auto* state = new PythonTaskState(std::move(fn), std::move(args), std::move(kwargs), std::move(name),
-                                    permits_.get());
+py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io) {
+  // Not callable: maybe a handle to pass through; the Python layer decides.
+  if (!PyCallable_Check(fn.ptr())) return py::none();
+  std::string task_name;
+  if (name.is_none()) {
+    task_name = derive_task_name(fn);
+  } else if (PyUnicode_CheckExact(name.ptr())) {
+    task_name = name.cast<std::string>();
+  } else {
+    throw py::type_error(std::string("name must be a str, not ") + Py_TYPE(name.ptr())->tp_name);
+  }
+  py::object kw = PyDict_GET_SIZE(kwargs.ptr()) ? py::object(std::move(kwargs)) : py::object(py::none());
+  auto* state = new PythonTaskState(py::reinterpret_borrow<py::object>(fn), std::move(args), std::move(kw),
+                                    task_name, permits_.get());
   TaskStateRef ref = TaskStateRef::adopt(state);
   // No GIL release here: submitting is a few hundred nanoseconds and never
   // blocks on Python; releasing would cost more than it saves.
   rt().submit_state(*state, io ? Pool::io : Pool::compute);
-  return NativeHandle{std::move(ref)};
+  return make_task_handle(py::cast(NativeHandle{std::move(ref)}), task_name);
 }
 
 bool NativeRuntime::wait_all(std::optional<double> timeout_s) {
@@ -284,8 +296,9 @@ void register_native_runtime(py::module_& m) {
            py::arg("max_temporary_workers") = 0)
       .def("set_default_task_timeout", &NativeRuntime::set_default_task_timeout, py::arg("timeout"))
       .def("set_timeout", &NativeRuntime::set_timeout, py::arg("timeout"))
-      .def("submit_callable", &NativeRuntime::submit_callable, py::arg("fn"), py::arg("args"), py::arg("kwargs"),
-           py::arg("name"), py::arg("io") = false)
+      .def("submit_python", &NativeRuntime::submit_python, py::arg("fn"), py::arg("args"), py::arg("kwargs"),
+           py::arg("name"), py::arg("io") = false,
+           "Submits fn(*args, **kwargs); returns a dftracer.utils.TaskHandle, or None when fn is not callable.")
       .def("wait_all", &NativeRuntime::wait_all, py::arg("timeout") = py::none())
       .def("shutdown", &NativeRuntime::shutdown, py::arg("wait") = true)
       .def("set_error_callback", &NativeRuntime::set_error_callback, py::arg("callback"))

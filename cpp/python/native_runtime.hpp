@@ -23,7 +23,9 @@ class NativeRuntime {
                 std::size_t recent_capacity, const WatchdogOptions& watchdog);
   ~NativeRuntime();
 
-  NativeHandle submit_callable(py::object fn, py::tuple args, py::object kwargs, std::string name, bool io);
+  // GIL held. The whole submit of a Python callable in one call (the hot
+  // path): None when `fn` is not callable, else a dftracer.utils.TaskHandle.
+  py::object submit_python(py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io);
   bool wait_all(std::optional<double> timeout_s);
   void shutdown(bool wait);
   void set_error_callback(py::object callback);

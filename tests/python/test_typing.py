@@ -96,10 +96,11 @@ def test_core_stub_describes_the_extension() -> None:
     assert_type(_core.C_API_VERSION, tuple[int, int])
     native = _core._NativeRuntime(1, 1, 0, 16)
     try:
-        handle = native.submit_callable(add, (1, 2), None, "add")
-        assert_type(handle, _core._NativeTaskHandle)
-        assert handle.result(10.0) == 3
-        assert native.owns(handle)
+        handle = native.submit_python(add, (1, 2), {}, "add")
+        assert isinstance(handle, dft.TaskHandle)
+        assert handle.get(10.0) == 3
+        assert handle.native is not None and native.owns(handle.native)
+        assert native.submit_python(42, (), {}, None) is None  # not callable: the caller decides
     finally:
         native.shutdown(True)
 

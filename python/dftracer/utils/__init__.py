@@ -66,7 +66,7 @@ def get_include() -> str:
 
 def get_cmake_dir() -> str:
     """The folder with ``DFTracerUtilsConfig.cmake`` (``find_package(DFTracerUtils)``)."""
-    return str(Path(_core.__file__).parent / "share" / "cmake" / "DFTracerUtils")
+    return str(Path(_core.__file__).parent.parent / "share" / "cmake" / "DFTracerUtils")
 
 
 _default_runtime: Optional[Runtime] = None

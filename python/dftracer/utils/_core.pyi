@@ -80,14 +80,10 @@ class _NativeRuntime:
     ) -> None: ...
     def set_default_task_timeout(self, timeout: _Duration) -> None: ...
     def set_timeout(self, timeout: _Duration) -> None: ...
-    def submit_callable(
-        self,
-        fn: Callable[..., object],
-        args: Tuple[object, ...],
-        kwargs: Optional[Mapping[str, object]],
-        name: str,
-        io: bool = False,
-    ) -> _NativeTaskHandle: ...
+    def submit_python(
+        self, fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], name: object, io: bool = False
+    ) -> Any:
+        """Submits fn(*args, **kwargs); returns a dftracer.utils.TaskHandle, or None when fn is not callable."""
     def wait_all(self, timeout: Optional[float] = None) -> bool:
         """True once nothing is queued or running; False when ``timeout`` seconds passed first."""
     def shutdown(self, wait: bool = True) -> None: ...
@@ -124,3 +120,8 @@ def report_progress(completed: int, total: int) -> None: ...
 def current_task_id() -> int: ...
 def default_thread_count() -> int:
     """The compute thread count threads=0 resolves to (DFTRACER_UTILS_THREADS or the usable CPUs)."""
+def derive_task_name(fn: object) -> str:
+    """The default task name for a callable (see dftracer.utils.naming)."""
+
+def register_task_handle_type(cls: type) -> None:
+    """Called once by dftracer.utils.task_handle: the class submit() returns."""

@@ -14,15 +14,20 @@ by its ``__module__`` unless that is ``__main__``::
 
 from __future__ import annotations
 
-import functools
 from typing import Any
+
+from dftracer.utils import _core
 
 __all__ = ["derive_task_name"]
 
 
 def derive_task_name(fn: Any) -> str:
-    """Returns the default task name for ``fn``.
+    """Returns the default task name for ``fn`` (the rule above).
 
+    It is implemented in the extension module, because ``submit`` applies it
+    on every call.
+
+    >>> import functools
     >>> def my_function(): ...
     >>> my_function.__module__ = "__main__"
     >>> derive_task_name(my_function)
@@ -30,15 +35,4 @@ def derive_task_name(fn: Any) -> str:
     >>> derive_task_name(functools.partial(my_function, 1))
     'my_function'
     """
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    qualname = getattr(fn, "__qualname__", None)
-    if isinstance(qualname, str):
-        module = getattr(fn, "__module__", None)
-    else:
-        kind = type(fn)
-        qualname = kind.__qualname__
-        module = kind.__module__
-    if isinstance(module, str) and module and module != "__main__":
-        return f"{module}.{qualname}"
-    return qualname
+    return _core.derive_task_name(fn)

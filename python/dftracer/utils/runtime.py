@@ -16,7 +16,6 @@ from typing import Any, Callable, List, Optional, Type, TypeVar, Union, overload
 
 from dftracer.utils import _core, _lifecycle
 from dftracer.utils._core import _NativeTaskHandle
-from dftracer.utils.naming import derive_task_name
 from dftracer.utils.progress_types import Progress
 from dftracer.utils.task_handle import TaskHandle
 
@@ -206,18 +205,16 @@ class Runtime:
                 or ``name`` is not a str.
             RuntimeError: the runtime is shut down.
         """
+        # The hot path is one call into C++ (name check, default name, submit,
+        # handle); it answers None for what is not callable.
+        handle: Optional[TaskHandle[Any]] = self._native.submit_python(task_or_fn, args, kwargs, name)
+        if handle is not None:
+            return handle
         if name is not None and type(name) is not str:
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         if isinstance(task_or_fn, (TaskHandle, _NativeTaskHandle)):
             return self._adopt(task_or_fn, name)
-        if not callable(task_or_fn):
-            raise TypeError(
-                f"submit() takes a callable or a task handle, not {type(task_or_fn).__name__}"
-            )
-        if name is None:
-            name = derive_task_name(task_or_fn)
-        native = self._native.submit_callable(task_or_fn, args, kwargs or None, name)
-        return TaskHandle(native, None, name)
+        raise TypeError(f"submit() takes a callable or a task handle, not {type(task_or_fn).__name__}")
 
     @overload
     def submit_io(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]: ...
@@ -239,14 +236,10 @@ class Runtime:
             raw = rt.submit_io(Path("trace.pfw.gz").read_bytes)
             parsed = rt.submit(parse, raw)   # parse calls raw.get()
         """
-        if name is not None and type(name) is not str:
-            raise TypeError(f"name must be a str, not {type(name).__name__}")
-        if not callable(fn):
+        handle: Optional[TaskHandle[R]] = self._native.submit_python(fn, args, kwargs, name, True)
+        if handle is None:
             raise TypeError(f"submit_io() takes a callable, not {type(fn).__name__}")
-        if name is None:
-            name = derive_task_name(fn)
-        native = self._native.submit_callable(fn, args, kwargs or None, name, True)
-        return TaskHandle(native, None, name)
+        return handle
 
     def _adopt(self, handle: Union[TaskHandle[Any], _NativeTaskHandle], name: Optional[str]) -> TaskHandle[Any]:
         native = handle.native if isinstance(handle, TaskHandle) else handle

@@ -11,6 +11,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import Any, Generic, Optional, TypeVar
 
+from dftracer.utils import _core
 from dftracer.utils._core import _NativeTaskHandle
 
 __all__ = ["TaskHandle"]
@@ -156,3 +157,7 @@ class TaskHandle(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<TaskHandle id={self.task_id} name={self.name!r} state={self.state}>"
+
+
+# submit() builds handles in C++ (without running __init__'s checks).
+_core.register_task_handle_type(TaskHandle)

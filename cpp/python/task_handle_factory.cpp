@@ -1,0 +1,47 @@
+// Fast TaskHandle construction (see task_handle_factory.hpp).
+#include "task_handle_factory.hpp"
+
+#include <stdexcept>
+
+namespace dftracer::utils::python {
+
+namespace py = pybind11;
+
+namespace {
+// Leaked on purpose: they live as long as the interpreter uses the module.
+PyTypeObject* g_type = nullptr;
+PyObject* g_native = nullptr;
+PyObject* g_future = nullptr;
+PyObject* g_name = nullptr;
+PyObject* g_task_id = nullptr;
+PyObject* g_no_args = nullptr;
+PyObject* g_minus_one = nullptr;
+}  // namespace
+
+void register_task_handle_type(py::handle type) {
+  if (!PyType_Check(type.ptr())) throw py::type_error("expected the TaskHandle class");
+  Py_INCREF(type.ptr());
+  g_type = reinterpret_cast<PyTypeObject*>(type.ptr());
+  g_native = PyUnicode_InternFromString("_native");
+  g_future = PyUnicode_InternFromString("_future");
+  g_name = PyUnicode_InternFromString("_name");
+  g_task_id = PyUnicode_InternFromString("_task_id");
+  g_no_args = PyTuple_New(0);
+  g_minus_one = PyLong_FromLong(-1);
+}
+
+py::object make_task_handle(py::object native, const std::string& name) {
+  if (!g_type) throw std::logic_error("dftracer.utils.TaskHandle is not registered with _core");
+  py::object obj = py::reinterpret_steal<py::object>(g_type->tp_new(g_type, g_no_args, nullptr));
+  if (!obj) throw py::error_already_set();
+  py::str py_name(name);
+  if (PyObject_SetAttr(obj.ptr(), g_native, native.ptr()) != 0 ||
+      PyObject_SetAttr(obj.ptr(), g_future, Py_None) != 0 ||
+      PyObject_SetAttr(obj.ptr(), g_name, py_name.ptr()) != 0 ||
+      PyObject_SetAttr(obj.ptr(), g_task_id, g_minus_one) != 0) {
+    throw py::error_already_set();
+  }
+  return obj;
+}
+
+}  // namespace dftracer::utils::python

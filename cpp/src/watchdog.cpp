@@ -92,9 +92,13 @@ void Watchdog::run() {
       // (that submit counted itself in active() before looking at idle_).
       if (runtime_.active() == 0) cv_.wait(lock, [&] { return stop_ || wake_pending_; });
       idle_.store(false, std::memory_order_relaxed);
-    } else {
-      cv_.wait_for(lock, options_.interval, [&] { return stop_ || wake_pending_; });
+      // Woken by work: resume sampling one interval from now, not at once.
+      // A submit/get round trip takes the runtime in and out of idle on
+      // every task; sampling on each of those wakes would tax every one.
+      wake_pending_ = false;
+      continue;
     }
+    cv_.wait_for(lock, options_.interval, [&] { return stop_ || wake_pending_; });
     wake_pending_ = false;
     if (stop_) break;
     lock.unlock();

@@ -31,7 +31,7 @@ import asyncio
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, TypedDict
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 try:
     from distributed import get_worker
@@ -43,7 +43,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess by t
         name="distributed",
     ) from _exc
 
-from dftracer.utils.progress_types import WorkerProgress
+from dftracer.utils.progress_types import ProgressTotals, WorkerProgress
 from dftracer.utils.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -73,22 +73,14 @@ _OWNER_ATTR = "_dftracer_utils_runtime_owner"
 _TEARDOWN_WARN_SECONDS = 10.0
 
 
-class RuntimeSummary(TypedDict):
+class RuntimeSummary(ProgressTotals):
     """One worker's runtime as :func:`cluster_progress` reports it: the
-    sizes in use, the totals of :meth:`Runtime.get_progress` (``total``,
-    ``completed``, ``failed``, ``cancelled``, ``timed_out`` cumulative;
-    ``running``, ``queued`` current) and its worker threads."""
+    sizes in use, the totals of :meth:`Runtime.get_progress` and its worker
+    threads."""
 
     threads: int
     io_threads: int
     python_threads: int
-    total: int
-    completed: int
-    running: int
-    queued: int
-    failed: int
-    cancelled: int
-    timed_out: int
     workers: List[WorkerProgress]
 
 

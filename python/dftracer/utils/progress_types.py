@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, TypedDict
 
-__all__ = ["Progress", "WorkerProgress", "TaskProgress", "ErrorProgress", "WatchdogProgress"]
+__all__ = ["Progress", "ProgressTotals", "WorkerProgress", "TaskProgress", "ErrorProgress", "WatchdogProgress"]
 
 
 class WorkerProgress(TypedDict):
@@ -55,9 +55,9 @@ class WatchdogProgress(TypedDict):
     tasks_timed_out: int  # cumulative
 
 
-class Progress(TypedDict):
-    """Totals are cumulative since the runtime started; ``running`` and
-    ``queued`` are current."""
+class ProgressTotals(TypedDict):
+    """Task counts: cumulative since the runtime started, except ``running``
+    and ``queued``, which are current."""
 
     total: int
     completed: int
@@ -66,6 +66,11 @@ class Progress(TypedDict):
     failed: int
     cancelled: int
     timed_out: int
+
+
+class Progress(ProgressTotals):
+    """What :meth:`Runtime.get_progress` returns."""
+
     workers: List[WorkerProgress]
     tasks: List[TaskProgress]
     tasks_truncated: bool

@@ -48,8 +48,26 @@ def _identity(x: int) -> int:
     return x
 
 
+class _Pool:
+    """One side of a comparison: how to make a pool, submit to it and wait
+    for a result, so every case is written once for both sides."""
+
+    def __init__(self, name: str, make: Callable[[int], Any], result: Callable[[Any], Any]) -> None:
+        self.name = name
+        self.make = make  # threads -> context manager with .submit(fn, *args)
+        self.result = result  # handle -> its value
+
+
+OURS = _Pool("dftracer.utils Runtime", lambda threads: Runtime(threads=threads), lambda h: h.get())
+TPE = _Pool("ThreadPoolExecutor", lambda threads: ThreadPoolExecutor(max_workers=threads), lambda f: f.result())
+
+
 def _best_of(repeats: int, fn: Callable[[], float]) -> float:
     return min(fn() for _ in range(repeats))
+
+
+def _compare(case: str, unit: str, measure: Callable[[_Pool], float], lower_is_better: bool = True) -> BenchResult:
+    return BenchResult(case, unit, measure(OURS), measure(TPE), TPE.name, lower_is_better)
 
 
 def _round_trip(submit_get: Callable[[], Any], n: int) -> float:
@@ -64,37 +82,28 @@ def _round_trip(submit_get: Callable[[], Any], n: int) -> float:
 
 
 def bench_round_trip(threads: int, n: int) -> BenchResult:
-    """submit().get() of a no-op, median microseconds."""
-    with Runtime(threads=threads) as rt:
-        ours = _round_trip(lambda: rt.submit(_noop).get(), n)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        peer = _round_trip(lambda: pool.submit(_noop).result(), n)
-    return BenchResult("submit+get round trip (median)", "us", ours, peer, "ThreadPoolExecutor")
+    """submit() then wait for the result of a no-op, median microseconds."""
+
+    def measure(pool: _Pool) -> float:
+        with pool.make(threads) as p:
+            return _round_trip(lambda: pool.result(p.submit(_noop)), n)
+
+    return _compare("submit+get round trip (median)", "us", measure)
 
 
 def bench_submit_gather(threads: int, n: int, repeats: int) -> BenchResult:
-    """n submits, then get() each; microseconds per task."""
+    """n submits, then the result of each; microseconds per task."""
 
-    def ours_once() -> float:
-        with Runtime(threads=threads) as rt:
+    def once(pool: _Pool) -> float:
+        with pool.make(threads) as p:
             t0 = time.perf_counter()
-            handles = [rt.submit(_identity, i) for i in range(n)]
-            total = sum(h.get() for h in handles)
+            handles = [p.submit(_identity, i) for i in range(n)]
+            total = sum(pool.result(h) for h in handles)
             elapsed = time.perf_counter() - t0
         assert total == n * (n - 1) // 2
         return elapsed / n * 1e6
 
-    def peer_once() -> float:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            t0 = time.perf_counter()
-            futures = [pool.submit(_identity, i) for i in range(n)]
-            total = sum(f.result() for f in futures)
-            elapsed = time.perf_counter() - t0
-        assert total == n * (n - 1) // 2
-        return elapsed / n * 1e6
-
-    return BenchResult(f"{n} submits then gather", "us/task", _best_of(repeats, ours_once),
-                       _best_of(repeats, peer_once), "ThreadPoolExecutor")
+    return _compare(f"{n} submits then gather", "us/task", lambda pool: _best_of(repeats, lambda: once(pool)))
 
 
 def _gil_free_work(buf: bytes) -> int:
@@ -108,26 +117,21 @@ def bench_gil_releasing_scaling(n_tasks: int, repeats: int) -> List[BenchResult]
     results = []
     for threads in (1, 2):
 
-        def ours_once() -> float:
-            with Runtime(threads=threads) as rt:
+        def once(pool: _Pool) -> float:
+            with pool.make(threads) as p:
                 t0 = time.perf_counter()
-                hs = [rt.submit(_gil_free_work, buf) for _ in range(n_tasks)]
-                for h in hs:
-                    h.get()
+                for h in [p.submit(_gil_free_work, buf) for _ in range(n_tasks)]:
+                    pool.result(h)
                 return time.perf_counter() - t0
 
-        def peer_once() -> float:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                t0 = time.perf_counter()
-                fs = [pool.submit(_gil_free_work, buf) for _ in range(n_tasks)]
-                for f in fs:
-                    f.result()
-                return time.perf_counter() - t0
-
-        ours = n_tasks / _best_of(repeats, ours_once)
-        peer = n_tasks / _best_of(repeats, peer_once)
-        results.append(BenchResult(f"zlib+sha256 1 MiB, {threads} thread(s)", "tasks/s", ours, peer,
-                                   "ThreadPoolExecutor", lower_is_better=False))
+        results.append(
+            _compare(
+                f"zlib+sha256 1 MiB, {threads} thread(s)",
+                "tasks/s",
+                lambda pool: n_tasks / _best_of(repeats, lambda: once(pool)),
+                lower_is_better=False,
+            )
+        )
     return results
 
 
@@ -135,18 +139,16 @@ def bench_nested(threads: int, parents: int, children: int) -> BenchResult:
     """Each parent submits `children` tasks and gets them; ms for the whole tree.
 
     ThreadPoolExecutor needs a second pool for the children (waiting on the
-    same pool from inside it can deadlock); we use one pool."""
+    same pool from inside it can deadlock); the Runtime uses one."""
 
     def ours_once() -> float:
         with Runtime(threads=threads) as rt:
 
             def parent() -> int:
-                hs = [rt.submit(_identity, i) for i in range(children)]
-                return sum(h.get() for h in hs)
+                return sum(h.get() for h in [rt.submit(_identity, i) for i in range(children)])
 
             t0 = time.perf_counter()
-            hs = [rt.submit(parent) for _ in range(parents)]
-            for h in hs:
+            for h in [rt.submit(parent) for _ in range(parents)]:
                 h.get()
             return (time.perf_counter() - t0) * 1e3
 
@@ -154,12 +156,10 @@ def bench_nested(threads: int, parents: int, children: int) -> BenchResult:
         with ThreadPoolExecutor(max_workers=threads) as outer, ThreadPoolExecutor(max_workers=threads) as inner:
 
             def parent() -> int:
-                fs = [inner.submit(_identity, i) for i in range(children)]
-                return sum(f.result() for f in fs)
+                return sum(f.result() for f in [inner.submit(_identity, i) for i in range(children)])
 
             t0 = time.perf_counter()
-            fs = [outer.submit(parent) for _ in range(parents)]
-            for f in fs:
+            for f in [outer.submit(parent) for _ in range(parents)]:
                 f.result()
             return (time.perf_counter() - t0) * 1e3
 
@@ -173,36 +173,21 @@ def bench_worker_side_cost(n: int) -> BenchResult:
     One worker is held on an Event while n tasks queue up behind it, then
     released; the drain time / n is the worker-side cost of running one
     Python callable (GIL restore, call, finish, bookkeeping)."""
-    gate = threading.Event()
 
-    def ours_once() -> float:
-        with Runtime(threads=1) as rt:
-            first = rt.submit(gate.wait)
-            hs = [rt.submit(_noop) for _ in range(n)]
+    def once(pool: _Pool) -> float:
+        gate = threading.Event()
+        with pool.make(1) as p:
+            first = p.submit(gate.wait)
+            handles = [p.submit(_noop) for _ in range(n)]
             time.sleep(0.05)
             t0 = time.perf_counter_ns()
             gate.set()
-            hs[-1].wait()
+            pool.result(handles[-1])
             elapsed = time.perf_counter_ns() - t0
-            first.get()
-            gate.clear()
+            pool.result(first)
             return elapsed / n
 
-    def peer_once() -> float:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            first = pool.submit(gate.wait)
-            fs = [pool.submit(_noop) for _ in range(n)]
-            time.sleep(0.05)
-            t0 = time.perf_counter_ns()
-            gate.set()
-            fs[-1].result()
-            elapsed = time.perf_counter_ns() - t0
-            first.result()
-            gate.clear()
-            return elapsed / n
-
-    return BenchResult("worker-side cost per callable", "ns", _best_of(3, ours_once), _best_of(3, peer_once),
-                       "ThreadPoolExecutor")
+    return _compare("worker-side cost per callable", "ns", lambda pool: _best_of(3, lambda: once(pool)))
 
 
 def bench_dask_round_trip(n: int) -> Optional[BenchResult]:

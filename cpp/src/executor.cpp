@@ -442,10 +442,13 @@ std::vector<Executor::WorkerView> Executor::workers_view() const {
     v.activity = s.activity.load(std::memory_order_relaxed);
     v.task_id = s.task_id.load(std::memory_order_relaxed);
     if (v.task_id) {
-      v.task_name = s.read_name();
-      // Unnamed tasks publish an empty name (it is formatted on read, not
-      // per task); a torn read across tasks is as stale as before.
-      if (v.task_name.empty()) v.task_name = TaskState::automatic_name(v.task_id);
+      // Unnamed tasks publish an empty name (it is formatted here, on read,
+      // not per task). A read that kept racing with the worker shows no name.
+      // task_id and the name are read separately, so either may be one task
+      // staler than the other, as before.
+      if (auto name = s.read_name()) {
+        v.task_name = name->empty() ? TaskState::automatic_name(v.task_id) : std::move(*name);
+      }
     }
     v.task_since_ns = s.task_since_ns.load(std::memory_order_relaxed);
     v.tasks_run = s.tasks_run.load(std::memory_order_relaxed);

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "dftracer/utils/core/task_state.hpp"
@@ -70,7 +71,9 @@ struct alignas(64) WorkerSlot {
     name_seq.store(s + 2, std::memory_order_release);
   }
 
-  std::string read_name() const {
+  // Null when no consistent copy could be read (the name kept changing);
+  // an empty string is a real value (an unnamed task: see workers_view).
+  std::optional<std::string> read_name() const {
     char buf[kNameBytes];
     for (int attempt = 0; attempt < 8; ++attempt) {
       std::uint32_t before = name_seq.load(std::memory_order_acquire);
@@ -82,7 +85,7 @@ struct alignas(64) WorkerSlot {
         return std::string(buf, strnlen(buf, kNameBytes));
       }
     }
-    return {};
+    return std::nullopt;
   }
 };
 

@@ -101,14 +101,15 @@ bool TaskState::finish(TaskStatus final_status, std::exception_ptr error) {
   status_.store(final_status, std::memory_order_release);
   // Recorded (and the failure hook run) before anyone is released.
   if (runtime_) runtime_->task_finished(*this);
-  Runtime* rt = runtime_;
-  // Keep ourselves alive while waking: a released waiter may drop the last
-  // handle.
-  add_ref();
+  // No add_ref/release pair around the wake (two locked RMWs per task): a
+  // released waiter may drop its handle, but every caller of finish() holds
+  // a reference of its own until finish returns (the queue entry in
+  // run_item, the handle in wait()/cancel(), the root coroutine's reference,
+  // the watchdog's acquire_current/live_tasks references), so `this` stays
+  // alive through on_final() and task_settled().
   release_waiters();
   on_final();
-  if (rt) rt->task_settled();
-  release();
+  if (runtime_) runtime_->task_settled();
   return true;
 }
 

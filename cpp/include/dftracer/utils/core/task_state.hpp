@@ -121,7 +121,9 @@ class TaskState {
   void run_if_claimed();
 
   // Final-state transitions for the body and for the watchdog. Return false
-  // when the task was already final (the first finisher wins).
+  // when the task was already final (the first finisher wins). The caller
+  // must hold a reference for the whole call: releasing the waiters may drop
+  // every other one.
   bool finish_success() { return finish(TaskStatus::completed, nullptr); }
   bool finish_failure(std::exception_ptr error) { return finish(TaskStatus::failed, std::move(error)); }
   bool finish_timed_out(std::exception_ptr error) {

@@ -368,3 +368,26 @@ TEST(Stress, ManyWaitersOnOneHandleAreAllReleased) {
     ASSERT_EQ(released.load(), 4) << "round " << round;
   }
 }
+
+// finish() takes no reference of its own while it releases waiters: a waiter
+// that drops the last handle the moment it wakes must not free the task
+// under the finishing worker (ASan checks this). Waiters here are threads
+// blocked in get(), inline co_await continuations, and cancel() racing run.
+TEST(Stress, WaitersDroppingTheLastHandleDuringFinishAreSafe) {
+  Runtime rt({.threads = 2, .io_threads = 1});
+  const int rounds = static_cast<int>(scaled(3000, 200));
+  std::atomic<int> sum{0};
+  for (int i = 0; i < rounds; ++i) {
+    auto h = std::make_unique<TaskHandle<int>>(rt.submit([i] { return i; }));
+    std::thread waiter([&sum, h = std::move(h)]() mutable {
+      sum.fetch_add(h->get());
+      h.reset();  // the last handle, possibly while the worker is still in finish()
+    });
+    auto c = rt.submit([] { return 1; });
+    if (i % 2) (void)c.cancel();  // cancel() racing the run: one of them finishes
+    c = {};                       // the queue entry's reference is the last one
+    waiter.join();
+  }
+  rt.wait_all();
+  EXPECT_EQ(sum.load(), rounds * (rounds - 1) / 2);
+}

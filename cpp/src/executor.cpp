@@ -157,6 +157,11 @@ Executor* Executor::current() noexcept { return tls_worker.executor; }
 int Executor::current_worker_index() noexcept { return tls_worker.index; }
 WorkerSlot* Executor::current_slot() noexcept { return tls_worker.slot; }
 
+bool Executor::try_take_local(WorkItem item) noexcept {
+  auto* w = static_cast<Worker*>(tls_worker.worker);
+  return w != nullptr && w->deque.take_if(item);
+}
+
 void Executor::schedule(WorkItem item) {
   if (tls_worker.executor == this) {
     static_cast<Worker*>(tls_worker.worker)->deque.push(item);

@@ -1,4 +1,5 @@
-// ChaseLevDeque: owner LIFO, thieves FIFO, growth, and the take/steal race.
+// ChaseLevDeque: owner LIFO, thieves FIFO, growth, the take/steal race, and
+// take_if (the join fast path) against thieves.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -97,6 +98,94 @@ TEST(ChaseLevDeque, ReusedAfterDrainingWorksLikeNew) {
     ASSERT_EQ(index_of(d.take()), 2u);
     ASSERT_FALSE(d.take());
   }
+}
+
+TEST(ChaseLevDeque, TakeIfTakesOnlyTheExpectedBottomItem) {
+  ChaseLevDeque d;
+  EXPECT_FALSE(d.take_if(item(1)));  // empty
+  for (std::uint64_t i = 1; i <= 3; ++i) d.push(item(i));
+  EXPECT_FALSE(d.take_if(item(1)));  // in the deque, but not at the bottom
+  EXPECT_FALSE(d.take_if(item(7)));  // not in the deque
+  EXPECT_EQ(d.size_hint(), 3u);
+  EXPECT_TRUE(d.take_if(item(3)));
+  EXPECT_TRUE(d.take_if(item(2)));
+  EXPECT_EQ(d.size_hint(), 1u);
+  EXPECT_EQ(index_of(d.take()), 1u);
+  EXPECT_FALSE(d.take());
+}
+
+// A stolen item's slot still holds its bits below the new top: take_if must
+// not hand it out a second time.
+TEST(ChaseLevDeque, TakeIfFailsForAnItemAThiefTook) {
+  ChaseLevDeque d;
+  d.push(item(1));
+  WorkItem out;
+  ASSERT_EQ(d.steal(out), ChaseLevDeque::StealResult::success);
+  EXPECT_FALSE(d.take_if(item(1)));
+  EXPECT_FALSE(d.take());
+  d.push(item(2));
+  d.push(item(3));
+  ASSERT_EQ(d.steal(out), ChaseLevDeque::StealResult::success);
+  EXPECT_EQ(index_of(out), 2u);
+  EXPECT_TRUE(d.take_if(item(3)));
+  EXPECT_FALSE(d.take_if(item(3)));
+  EXPECT_EQ(d.size_hint(), 0u);
+  // Still usable afterwards.
+  d.push(item(4));
+  EXPECT_EQ(index_of(d.take()), 4u);
+}
+
+// The join fast path races thieves for one item at a time (push one, then
+// take_if it back): exactly one side gets each item.
+TEST(ChaseLevDeque, ConcurrentTakeIfAndStealHandOutEveryItemExactlyOnce) {
+  const std::uint64_t n = scaled(200000, 20000);
+  ChaseLevDeque d(4);
+  auto seen = std::make_unique<std::atomic<std::uint8_t>[]>(n + 1);
+  for (std::uint64_t i = 0; i <= n; ++i) seen[i].store(0, std::memory_order_relaxed);
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> stolen{0};
+  std::vector<std::thread> thieves;
+  for (int t = 0; t < 2; ++t) {
+    thieves.emplace_back([&] {
+      while (!done.load(std::memory_order_acquire)) {
+        WorkItem out;
+        if (d.steal(out) == ChaseLevDeque::StealResult::success) {
+          seen[index_of(out)].fetch_add(1, std::memory_order_relaxed);
+          stolen.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    });
+  }
+  std::uint64_t kept = 0;
+  for (std::uint64_t i = 1; i <= n; ++i) {
+    // Sometimes with an older item below it, so both the last-item race and
+    // the plain case run.
+    bool two = (i % 3 == 0) && i < n;
+    d.push(item(i));
+    if (two) d.push(item(i + 1));
+    std::uint64_t top = two ? i + 1 : i;
+    if (d.take_if(item(top))) {
+      seen[top].fetch_add(1, std::memory_order_relaxed);
+      ++kept;
+    }
+    if (two) {
+      if (d.take_if(item(i))) {
+        seen[i].fetch_add(1, std::memory_order_relaxed);
+        ++kept;
+      }
+      ++i;
+    }
+  }
+  // Whatever is left (an item a failed take_if left behind cannot exist:
+  // take_if only fails when the item is gone or not at the bottom).
+  while (WorkItem w = d.take()) {
+    seen[index_of(w)].fetch_add(1, std::memory_order_relaxed);
+    ++kept;
+  }
+  done.store(true, std::memory_order_release);
+  for (auto& t : thieves) t.join();
+  EXPECT_EQ(kept + stolen.load(), n);
+  for (std::uint64_t i = 1; i <= n; ++i) ASSERT_EQ(seen[i].load(), 1u) << "item " << i;
 }
 
 // The owner pushes (forcing growth) and takes while many thieves steal: every

@@ -291,6 +291,164 @@ TEST(ForkJoin, JoinedChildFrameIsFreedWithItsHandle) {
   EXPECT_EQ(freed.load(), 50);
 }
 
+// One worker: nobody can steal, so every join takes the fast path (pop the
+// child back and run it inline). The child has not run before the join, the
+// result arrives, and the frame is freed by the join itself.
+TEST(ForkJoin, JoinOfAnUnstolenChildRunsItInlineAndFreesItsFrame) {
+  Runtime rt({.threads = 1, .io_threads = 1});
+  std::atomic<int> freed{0};
+  std::atomic<int> ran{0};
+  auto child = [](std::atomic<int>& r, FrameTracker, int v) -> Task<int> {
+    r.fetch_add(1);
+    co_return v;
+  };
+  auto body = [&]() -> Task<int> {
+    JoinHandle<int> h = co_await spawn(child(ran, FrameTracker(&freed), 5));
+    int before = ran.load();  // 0: still queued
+    int got = co_await std::move(h);
+    int freed_after_join = freed.load();  // 1 although `h` is still in scope
+    co_return before * 100 + got * 10 + freed_after_join;
+  };
+  EXPECT_EQ(sync_wait(rt, body()), 51);
+  EXPECT_EQ(freed.load(), 1);
+}
+
+TEST(ForkJoin, ExceptionOfAnInlineJoinedChildIsRethrownAndItsFrameFreed) {
+  Runtime rt({.threads = 1, .io_threads = 1});
+  std::atomic<int> freed{0};
+  auto child = [](FrameTracker) -> Task<int> {
+    throw std::runtime_error("inline boom");
+    co_return 0;
+  };
+  auto body = [&]() -> Task<std::string> {
+    JoinHandle<int> h = co_await spawn(child(FrameTracker(&freed)));
+    try {
+      (void)co_await std::move(h);
+    } catch (const std::runtime_error& e) {
+      co_return std::string(e.what()) + " freed=" + std::to_string(freed.load());
+    }
+    co_return "no exception";
+  };
+  EXPECT_EQ(sync_wait(rt, body()), "inline boom freed=1");
+}
+
+// Joining an older child first: it is not at the bottom of the deque, so the
+// join waits (slow path) while the worker runs the newer one; the newer one
+// is then already done when joined.
+TEST(ForkJoin, JoiningOutOfSpawnOrderOnOneThreadCompletes) {
+  Runtime rt({.threads = 1, .io_threads = 1});
+  std::atomic<int> freed{0};
+  auto child = [](FrameTracker, int v) -> Task<int> { co_return v; };
+  auto body = [&]() -> Task<int> {
+    JoinHandle<int> a = co_await spawn(child(FrameTracker(&freed), 1));
+    JoinHandle<int> b = co_await spawn(child(FrameTracker(&freed), 20));
+    JoinHandle<int> c = co_await spawn(fail_with("c failed"));
+    int sum = co_await std::move(a);
+    sum += co_await std::move(b);
+    try {
+      sum += co_await std::move(c);
+    } catch (const std::runtime_error&) {
+      sum += 300;
+    }
+    co_return sum;
+  };
+  EXPECT_EQ(sync_wait(rt, body()), 321);
+  EXPECT_EQ(freed.load(), 2);
+}
+
+// Two workers: the parent spins (without suspending) until the other worker
+// has stolen the child and started it, so the join must take the slow path:
+// either the child is still running (the parent parks its frame address and
+// the child resumes it) or it is already done.
+TEST(ForkJoin, JoinOfAStolenChildWaitsForItOnAnotherWorker) {
+  Runtime rt({.threads = 2, .io_threads = 1});
+  std::atomic<int> freed{0};
+  for (bool finish_first : {false, true}) {
+    std::atomic<bool> started{false};
+    std::atomic<bool> release{false};
+    std::atomic<bool> stolen{false};
+    auto child = [](std::atomic<bool>& s, std::atomic<bool>& rel, FrameTracker, bool fail) -> Task<std::thread::id> {
+      s.store(true);
+      // Bounded: if the child was not stolen it runs inline after the
+      // parent gave up waiting, with `rel` already set.
+      wait_until([&] { return rel.load(); }, 10s);
+      if (fail) throw std::runtime_error("stolen boom");
+      co_return std::this_thread::get_id();
+    };
+    auto body = [&](bool fail) -> Task<std::thread::id> {
+      started = false;
+      release = false;
+      JoinHandle<std::thread::id> h = co_await spawn(child(started, release, FrameTracker(&freed), fail));
+      stolen = wait_until([&] { return started.load(); }, 10s);
+      if (!finish_first) release = true;  // the child finishes while we join
+      auto parent_thread = std::this_thread::get_id();
+      if (finish_first) {
+        release = true;
+        wait_until([&] { return h.done(); }, 10s);
+      }
+      std::thread::id child_thread = co_await std::move(h);
+      if (stolen) EXPECT_NE(child_thread, parent_thread);
+      co_return child_thread;
+    };
+    sync_wait(rt, body(false));
+    bool stolen_once = stolen;
+    EXPECT_THROW(sync_wait(rt, body(true)), std::runtime_error);
+    if (!stolen_once || !stolen) GTEST_SKIP() << "the second worker never stole the child (machine too busy)";
+  }
+  EXPECT_EQ(freed.load(), 4);
+}
+
+// A child spawned, then left unjoined while newer children are joined
+// inline, still runs and frees itself; detaching does not confuse the fast
+// path of its siblings.
+TEST(ForkJoin, DetachedChildBelowInlineJoinedSiblingsStillRuns) {
+  Runtime rt({.threads = 1, .io_threads = 1});
+  std::atomic<int> freed{0};
+  std::atomic<int> ran{0};
+  auto child = [](std::atomic<int>& r, FrameTracker) -> Task<int> {
+    r.fetch_add(1);
+    co_return 1;
+  };
+  auto body = [&]() -> Task<int> {
+    int sum = 0;
+    {
+      JoinHandle<int> detached = co_await spawn(child(ran, FrameTracker(&freed)));
+      for (int i = 0; i < 10; ++i) {
+        JoinHandle<int> h = co_await spawn(child(ran, FrameTracker(&freed)));
+        sum += co_await std::move(h);
+      }
+    }  // dropped unjoined, still queued
+    co_return sum;
+  };
+  EXPECT_EQ(sync_wait(rt, body()), 10);
+  ASSERT_TRUE(wait_until([&] { return freed.load() == 11; }, 10s)) << freed.load();
+  EXPECT_EQ(ran.load(), 11);
+}
+
+// A child that suspends (yield_now) and comes back through the injection
+// queue into our deque may be at the bottom again when joined: taking it
+// back resumes it mid-way, which is as correct as any other resumption.
+TEST(ForkJoin, JoinOfAChildThatYieldedCompletes) {
+  Runtime rt({.threads = 1, .io_threads = 1});
+  auto child = [](int v) -> Task<int> {
+    co_await yield_now();
+    co_await yield_now();
+    co_return v;
+  };
+  auto body = [&]() -> Task<int> {
+    int sum = 0;
+    for (int i = 0; i < 20; ++i) {
+      JoinHandle<int> a = co_await spawn(child(i));
+      JoinHandle<int> b = co_await spawn(child(100));
+      co_await yield_now();
+      sum += co_await std::move(b);
+      sum += co_await std::move(a);
+    }
+    co_return sum;
+  };
+  EXPECT_EQ(sync_wait(rt, body()), 20 * 100 + 190);
+}
+
 // With a single worker, a spawned child only runs if the parent yields.
 TEST(ForkJoin, YieldNowLetsOtherQueuedWorkRun) {
   Runtime rt({.threads = 1, .io_threads = 1});

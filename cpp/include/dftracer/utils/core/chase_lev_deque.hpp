@@ -65,6 +65,33 @@ class ChaseLevDeque {
     return item;
   }
 
+  // Owner only. Takes the bottom item only if it is `expected`: the join fast
+  // path pops a spawned child back when nobody stole it. The peek needs no
+  // fence: only the owner writes slots and bottom_, and top_ only grows, so a
+  // stale (smaller) top_ can only send us on to the full take protocol below,
+  // which decides races with thieves exactly as take() does. A slot below a
+  // stale top_ may still hold `expected` after a thief took it; the seq_cst
+  // re-read of top_ then fails the take.
+  bool take_if(WorkItem expected) {
+    std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
+    if (b < top_.load(std::memory_order_relaxed)) return false;  // empty
+    Buffer* buf = buffer_.load(std::memory_order_relaxed);
+    if (buf->get(b).bits() != expected.bits()) return false;  // not ours to take
+    // From here exactly take(): seq_cst store then seq_cst load (see there).
+    bottom_.store(b, std::memory_order_seq_cst);
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    if (t > b) {  // a thief took it after our peek
+      bottom_.store(b + 1, std::memory_order_relaxed);
+      return false;
+    }
+    bool won = true;
+    if (t == b) {  // last item: race the thieves for it
+      won = top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed);
+      bottom_.store(b + 1, std::memory_order_relaxed);
+    }
+    return won;
+  }
+
   enum class StealResult { success, empty, lost_race };
 
   // Any thread. On success writes the stolen item to `out`.

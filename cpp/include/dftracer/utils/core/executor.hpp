@@ -70,6 +70,10 @@ class Executor {
   static int current_worker_index() noexcept;
   // The calling worker's slot, or null off the pool.
   static WorkerSlot* current_slot() noexcept;
+  // Join fast path (fork_join.hpp): takes `item` back if it is still the
+  // bottom item of the calling worker's own deque (nobody stole it). False
+  // off the pools, or when the item was stolen or is not at the bottom.
+  static bool try_take_local(WorkItem item) noexcept;
 
   // RAII: marks the calling worker (of whichever executor) as blocked for
   // its lifetime, adding a spare worker if needed. No-op off the pools.

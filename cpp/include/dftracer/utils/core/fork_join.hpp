@@ -5,9 +5,13 @@
 //   int a = co_await std::move(h);                     // join
 //
 // Children are plain coroutines in the worker deques: no TaskState, no
-// registry entry, no id. The join is one atomic exchange on each side: the
-// one that comes second continues (the child resumes its parent directly by
-// symmetric transfer when the parent is already waiting).
+// registry entry, no id. Joining a child that is still the bottom item of our
+// own deque (nobody stole it: the common case) pops it back and runs it
+// inline as a plain await, with no atomic read-modify-write on the child.
+// Otherwise the join is one atomic exchange on each side: the one that comes
+// second continues (the child resumes its parent directly by symmetric
+// transfer when the parent is already waiting). The join awaiter frees the
+// child frame, so a joined handle costs nothing to drop.
 #pragma once
 
 #include <cassert>
@@ -24,6 +28,20 @@
 #include "dftracer/utils/core/task.hpp"
 
 namespace dftracer::utils {
+
+namespace detail {
+// Gives up a spawned child nobody will join: it runs to completion and frees
+// itself, unless it already finished, in which case we free it here.
+template <class P>
+void detach_child(std::coroutine_handle<P> h) noexcept {
+  // acq_rel: acquire so that, when it finished, its writes (the result we
+  // destroy) happen before the destroy; release pairs with its final exchange
+  // so that it sees kJoinDetached only after we stopped touching it.
+  void* prev = h.promise().join_state.exchange(kJoinDetached, std::memory_order_acq_rel);
+  if (prev == kJoinDone) h.destroy();
+  // else: still running or queued; it frees itself at its final suspend.
+}
+}  // namespace detail
 
 template <class T>
 class [[nodiscard]] JoinHandle {
@@ -50,34 +68,79 @@ class [[nodiscard]] JoinHandle {
     return child_ && child_.promise().join_state.load(std::memory_order_acquire) == detail::kJoinDone;
   }
 
-  struct Awaiter {
-    std::coroutine_handle<promise_type> child;
+  // Owns the child from `co_await std::move(handle)` on, and frees its frame
+  // once the result is taken.
+  class [[nodiscard]] Awaiter {
+   public:
+    explicit Awaiter(std::coroutine_handle<promise_type> c) noexcept : child_(c) {}
+    Awaiter(Awaiter&& o) noexcept : child_(std::exchange(o.child_, {})) {}
+    Awaiter& operator=(Awaiter&&) = delete;
+    // Only reached with a live child when the parent is destroyed while
+    // suspended here (teardown): an inline-joined child is a plain awaited
+    // task then and dies with its parent, as a Task does; a queued or stolen
+    // one is detached.
+    ~Awaiter() {
+      if (!child_) return;
+      if (!child_.promise().spawned) {
+        child_.destroy();
+      } else {
+        detail::detach_child(child_);
+      }
+    }
+
     bool await_ready() const noexcept {
-      return child.promise().join_state.load(std::memory_order_acquire) == detail::kJoinDone;
+      // acquire: pairs with the child's acq_rel exchange at its final
+      // suspend, so its result is visible to await_resume.
+      return child_.promise().join_state.load(std::memory_order_acquire) == detail::kJoinDone;
     }
-    bool await_suspend(std::coroutine_handle<> parent) noexcept {
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept {
+      promise_type& p = child_.promise();
+      if (Executor::try_take_local(WorkItem::coroutine(child_))) {
+        // Fast path: the child was still queued at the bottom of our deque
+        // and is now ours alone (take_if won any race with thieves), so it
+        // has not started and no other thread will touch it: plain writes
+        // turn it into a plain await. With spawned false its final suspend
+        // resumes `continuation` directly and never touches join_state.
+        p.spawned = false;
+        p.continuation = parent;
+        return child_;
+      }
       void* expected = nullptr;
-      // acq_rel: on failure we read the child's result; on success the child
-      // reads our frame address.
-      return child.promise().join_state.compare_exchange_strong(
-          expected, parent.address(), std::memory_order_acq_rel, std::memory_order_acquire);
+      // acq_rel: on success the child, finishing on another thread, reads
+      // our frame address and resumes us (its release publishes its result);
+      // on failure it already finished and the acquire makes its result
+      // visible before we read it.
+      if (p.join_state.compare_exchange_strong(expected, parent.address(), std::memory_order_acq_rel,
+                                               std::memory_order_acquire)) {
+        return std::noop_coroutine();  // the child resumes us when it finishes
+      }
+      return parent;  // it finished meanwhile: continue at once
     }
-    T await_resume() { return child.promise().take(); }
+    T await_resume() {
+      // The child has finished (ran inline, resumed us, or was done): take
+      // its result, then free the frame, also when take() rethrows (the
+      // exception in flight keeps its own reference to the error object).
+      struct Free {
+        std::coroutine_handle<promise_type> h;
+        ~Free() { h.destroy(); }
+      } free{std::exchange(child_, {})};
+      return free.h.promise().take();
+    }
+
+   private:
+    std::coroutine_handle<promise_type> child_;
   };
 
-  // Joining consumes the handle; the child frame is freed with the handle.
+  // Joining consumes the handle: the awaiter takes the child over, so the
+  // handle's destructor has nothing left to do.
   Awaiter operator co_await() && noexcept {
     assert(child_ && "joining an empty JoinHandle");
-    return Awaiter{child_};
+    return Awaiter{std::exchange(child_, {})};
   }
 
  private:
   void detach() noexcept {
-    if (!child_) return;
-    auto h = std::exchange(child_, {});
-    void* prev = h.promise().join_state.exchange(detail::kJoinDetached, std::memory_order_acq_rel);
-    if (prev == detail::kJoinDone) h.destroy();  // finished: free it here
-    // else: still running or queued; it frees itself at its final suspend.
+    if (child_) detail::detach_child(std::exchange(child_, {}));
   }
   std::coroutine_handle<promise_type> child_;
 };
@@ -133,6 +196,8 @@ struct Outcome<void> {
 
 // Runs every task (all but the last as spawned children, the last inline)
 // and waits for all of them, whatever fails. Never throws for a task's error.
+// Joins newest first: the child spawned last is the bottom item of our deque,
+// so each join takes the fast path (fork_join.hpp top) unless it was stolen.
 template <class T>
 Task<std::vector<Outcome<T>>> when_all_settled(std::vector<Task<T>> tasks) {
   std::vector<Outcome<T>> out(tasks.size());
@@ -140,19 +205,27 @@ Task<std::vector<Outcome<T>>> when_all_settled(std::vector<Task<T>> tasks) {
   std::vector<JoinHandle<T>> joins;
   joins.reserve(tasks.size() - 1);
   for (std::size_t i = 0; i + 1 < tasks.size(); ++i) joins.push_back(co_await spawn(std::move(tasks[i])));
-  auto settle = [](Outcome<T>& o, auto&& awaitable) -> Task<void> {
+  // co_await inside a try block (not a handler) is fine: no helper frame.
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(tasks.back());
+    } else {
+      out.back().value.emplace(co_await std::move(tasks.back()));
+    }
+  } catch (...) {
+    out.back().error = std::current_exception();
+  }
+  for (std::size_t i = joins.size(); i-- > 0;) {
     try {
       if constexpr (std::is_void_v<T>) {
-        co_await std::move(awaitable);
+        co_await std::move(joins[i]);
       } else {
-        o.value.emplace(co_await std::move(awaitable));
+        out[i].value.emplace(co_await std::move(joins[i]));
       }
     } catch (...) {
-      o.error = std::current_exception();
+      out[i].error = std::current_exception();
     }
-  };
-  co_await settle(out.back(), std::move(tasks.back()));
-  for (std::size_t i = 0; i < joins.size(); ++i) co_await settle(out[i], std::move(joins[i]));
+  }
   co_return out;
 }
 
@@ -198,11 +271,15 @@ Task<std::tuple<detail::Settled<Ts>...>> when_all(Task<Ts>... tasks) {
     try {
       slot.emplace(co_await std::move(join));
     } catch (...) {
-      if (!first) first = std::current_exception();
+      // Joins run newest first, so the last error caught is the first in
+      // argument order: the one to rethrow.
+      first = std::current_exception();
     }
   };
+  // Newest first, so each join finds its child at the bottom of our deque.
   co_await [&]<std::size_t... I>(std::index_sequence<I...>) -> Task<void> {
-    (co_await join_one(std::get<I>(joins), std::get<I>(values)), ...);
+    constexpr std::size_t last = sizeof...(Ts) - 1;
+    (co_await join_one(std::get<last - I>(joins), std::get<last - I>(values)), ...);
   }(std::index_sequence_for<Ts...>{});
   if (first) std::rethrow_exception(first);
   co_return std::apply([](auto&... v) { return std::make_tuple(std::move(*v)...); }, values);
@@ -225,8 +302,10 @@ Task<std::tuple<Outcome<Ts>...>> when_all_settled(Task<Ts>... tasks) {
       o.error = std::current_exception();
     }
   };
+  // Newest first, so each join finds its child at the bottom of our deque.
   co_await [&]<std::size_t... I>(std::index_sequence<I...>) -> Task<void> {
-    (co_await settle_one(std::get<I>(joins), std::get<I>(out)), ...);
+    constexpr std::size_t last = sizeof...(Ts) - 1;
+    (co_await settle_one(std::get<last - I>(joins), std::get<last - I>(out)), ...);
   }(std::index_sequence_for<Ts...>{});
   co_return out;
 }

@@ -5,6 +5,11 @@
 // 64-byte size class. A frame freed on another thread goes to that thread's
 // list: memory migrates between workers but is never lost, and each list is
 // capped so a producer/consumer imbalance cannot hoard memory.
+//
+// The pool is a constinit, trivially destructible thread_local, so the fast
+// paths (pop or push one frame) are inline and need no TLS init guard. The
+// per-thread cleanup (returning cached frames to the heap at thread exit) is
+// registered on the slow path, the first time a thread caches a frame.
 #pragma once
 
 #include <cstddef>
@@ -22,55 +27,59 @@ class FramePool {
   static void* allocate(std::size_t size) {
     std::size_t cls = class_of(size);
     if (cls >= kClasses) return ::operator new(size);
-    FramePool& pool = local();
-    // Full class size even unpooled: another thread may free it into its
-    // list for this class, and hand it out for any size in the class.
-    if (!pool.alive_) return ::operator new((cls + 1) * kGranule);
+    FramePool& pool = tls_pool_;
     if (FreeFrame* f = pool.free_[cls]) {
       pool.free_[cls] = f->next;
       --pool.count_[cls];
       return f;
     }
+    // Full class size even when fresh: another thread may free it into its
+    // list for this class, and hand it out for any size in the class.
     return ::operator new((cls + 1) * kGranule);
   }
 
   static void deallocate(void* p, std::size_t size) noexcept {
     std::size_t cls = class_of(size);
-    if (cls >= kClasses) {
-      ::operator delete(p);
+    FramePool& pool = tls_pool_;
+    if (cls < kClasses && pool.state_ == State::live && pool.count_[cls] < kMaxCachedPerClass) {
+      auto* f = static_cast<FreeFrame*>(p);
+      f->next = pool.free_[cls];
+      pool.free_[cls] = f;
+      ++pool.count_[cls];
       return;
     }
-    FramePool& pool = local();
-    if (!pool.alive_ || pool.count_[cls] >= kMaxCachedPerClass) {
-      ::operator delete(p);
-      return;
-    }
-    auto* f = static_cast<FreeFrame*>(p);
-    f->next = pool.free_[cls];
-    pool.free_[cls] = f;
-    ++pool.count_[cls];
+    deallocate_slow(p, size);
   }
-
-  ~FramePool();
 
  private:
   struct FreeFrame {
     FreeFrame* next;
+  };
+  enum class State : std::uint8_t {
+    fresh,  // nothing cached yet, thread-exit cleanup not registered
+    live,   // caching; the cleanup runs at thread exit
+    dead,   // thread exiting: the cleanup ran, frames go straight to the heap
   };
 
   static constexpr std::size_t class_of(std::size_t size) noexcept {
     return size == 0 ? 0 : (size - 1) / kGranule;
   }
 
-  // Defined in frame_allocator.cpp so there is exactly one pool per thread
-  // even when several shared objects include this header.
-  static FramePool& local() noexcept;
+  // Out of line (frame_allocator.cpp): big frames, a full list, the first
+  // frame a thread caches (registers the cleanup), or a dead pool.
+  static void deallocate_slow(void* p, std::size_t size) noexcept;
+  friend struct FramePoolCleanup;
+  void drain() noexcept;
 
-  FreeFrame* free_[kClasses] = {};
-  // Cleared by the destructor: a frame freed during thread exit, after the
-  // pool is gone, goes straight back to the heap.
-  bool alive_ = true;
-  std::uint32_t count_[kClasses] = {};
+  FreeFrame* free_[kClasses];
+  std::uint32_t count_[kClasses];
+  State state_;
+
+  // Defined once in frame_allocator.cpp, so there is exactly one pool per
+  // thread even when several shared objects include this header. constinit
+  // on the declaration tells the compiler there is no dynamic initialisation,
+  // so uses need no TLS wrapper call.
+  static constinit thread_local FramePool tls_pool_;
 };
 
 // Base for coroutine promises: routes frame allocation through FramePool.

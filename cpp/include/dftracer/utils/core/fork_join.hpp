@@ -7,11 +7,18 @@
 // Children are plain coroutines in the worker deques: no TaskState, no
 // registry entry, no id. Joining a child that is still the bottom item of our
 // own deque (nobody stole it: the common case) pops it back and runs it
-// inline as a plain await, with no atomic read-modify-write on the child.
-// Otherwise the join is one atomic exchange on each side: the one that comes
-// second continues (the child resumes its parent directly by symmetric
-// transfer when the parent is already waiting). The join awaiter frees the
-// child frame, so a joined handle costs nothing to drop.
+// inline, by a nested resume() call, with no atomic read-modify-write on the
+// child when it finishes inside that call. Otherwise the join is one atomic
+// exchange on each side: the one that comes second continues (the child
+// resumes its parent directly by symmetric transfer when the parent is
+// already waiting). The join awaiter frees the child frame, so a joined
+// handle costs nothing to drop.
+//
+// Why a nested call and not symmetric transfer for the inline child: where
+// the compiler does not turn symmetric transfer into a tail call (sanitizer
+// and debug builds), a parent that never suspends would keep growing the
+// stack with every inline join; a nested call grows it only with the depth
+// of the spawn tree, like the plain recursion it replaces.
 #pragma once
 
 #include <cassert>
@@ -76,16 +83,9 @@ class [[nodiscard]] JoinHandle {
     Awaiter(Awaiter&& o) noexcept : child_(std::exchange(o.child_, {})) {}
     Awaiter& operator=(Awaiter&&) = delete;
     // Only reached with a live child when the parent is destroyed while
-    // suspended here (teardown): an inline-joined child is a plain awaited
-    // task then and dies with its parent, as a Task does; a queued or stolen
-    // one is detached.
+    // suspended here (teardown): the child is detached.
     ~Awaiter() {
-      if (!child_) return;
-      if (!child_.promise().spawned) {
-        child_.destroy();
-      } else {
-        detail::detach_child(child_);
-      }
+      if (child_) detail::detach_child(child_);
     }
 
     bool await_ready() const noexcept {
@@ -93,28 +93,31 @@ class [[nodiscard]] JoinHandle {
       // suspend, so its result is visible to await_resume.
       return child_.promise().join_state.load(std::memory_order_acquire) == detail::kJoinDone;
     }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> parent) noexcept {
+    bool await_suspend(std::coroutine_handle<> parent) noexcept {
       promise_type& p = child_.promise();
       if (Executor::try_take_local(WorkItem::coroutine(child_))) {
         // Fast path: the child was still queued at the bottom of our deque
-        // and is now ours alone (take_if won any race with thieves), so it
-        // has not started and no other thread will touch it: plain writes
-        // turn it into a plain await. With spawned false its final suspend
-        // resumes `continuation` directly and never touches join_state.
-        p.spawned = false;
-        p.continuation = parent;
-        return child_;
+        // and is now ours alone (take_if won any race with thieves). Run it
+        // here; if it finishes inside this call, its final suspend sees
+        // itself in tls_inline_child and just stores kJoinDone.
+        void* outer = detail::tls_inline_child;
+        detail::tls_inline_child = child_.address();
+        child_.resume();
+        detail::tls_inline_child = outer;
+        // acquire: if the child suspended inside (a join of a stolen
+        // grandchild, yield_now) and then finished on another thread, its
+        // acq_rel exchange published the result.
+        if (p.join_state.load(std::memory_order_acquire) == detail::kJoinDone) return false;
+        // It suspended and is not done: fall through and park, as for a
+        // child that was stolen.
       }
       void* expected = nullptr;
       // acq_rel: on success the child, finishing on another thread, reads
       // our frame address and resumes us (its release publishes its result);
       // on failure it already finished and the acquire makes its result
       // visible before we read it.
-      if (p.join_state.compare_exchange_strong(expected, parent.address(), std::memory_order_acq_rel,
-                                               std::memory_order_acquire)) {
-        return std::noop_coroutine();  // the child resumes us when it finishes
-      }
-      return parent;  // it finished meanwhile: continue at once
+      return p.join_state.compare_exchange_strong(expected, parent.address(), std::memory_order_acq_rel,
+                                                  std::memory_order_acquire);
     }
     T await_resume() {
       // The child has finished (ran inline, resumed us, or was done): take

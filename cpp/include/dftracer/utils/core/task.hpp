@@ -38,6 +38,13 @@ namespace detail {
 inline void* const kJoinDone = reinterpret_cast<void*>(std::uintptr_t{1});
 inline void* const kJoinDetached = reinterpret_cast<void*>(std::uintptr_t{2});
 
+// The spawned child this thread is running inline right now, inside its
+// joiner's resume() call (the join fast path, fork_join.hpp), or null. Only
+// frames currently nested on this thread's stack are ever stored here, so a
+// child that finds its own address here knows its joiner is waiting right
+// below it on this stack. constinit: read without a TLS init guard.
+inline constinit thread_local void* tls_inline_child = nullptr;
+
 struct PromiseBase : FrameAllocated {
   std::coroutine_handle<> continuation = std::noop_coroutine();
   TaskState* owner = nullptr;
@@ -54,9 +61,19 @@ struct PromiseBase : FrameAllocated {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
       PromiseBase& p = h.promise();
       if (!p.spawned) return p.continuation;
+      if (tls_inline_child == h.address()) {
+        // Run inline by our joiner, and still nested in its resume() call on
+        // this thread: it reads join_state right after we return, on this
+        // thread, so a relaxed store suffices (no other thread can have
+        // seen this child: the joiner took it back from its own deque).
+        p.join_state.store(kJoinDone, std::memory_order_relaxed);
+        return std::noop_coroutine();
+      }
       // acq_rel: publishes our result to the joiner; sees its frame.
       void* prev = p.join_state.exchange(kJoinDone, std::memory_order_acq_rel);
-      if (prev == nullptr) return std::noop_coroutine();  // joiner will see kJoinDone
+      // null: nobody waits yet (or an inline joiner we suspended away from
+      // has not parked itself yet); it will see kJoinDone.
+      if (prev == nullptr) return std::noop_coroutine();
       if (prev == kJoinDetached) {  // nobody will ever join: free ourselves
         h.destroy();
         return std::noop_coroutine();

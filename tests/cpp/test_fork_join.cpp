@@ -449,6 +449,59 @@ TEST(ForkJoin, JoinOfAChildThatYieldedCompletes) {
   EXPECT_EQ(sync_wait(rt, body()), 20 * 100 + 190);
 }
 
+// The fast path runs the child inside the join; if the child suspends there
+// (yield_now, or a join of a stolen grandchild), the parent parks and the
+// child resumes it when it finishes later from the worker loop.
+TEST(ForkJoin, InlineJoinedChildThatSuspendsInsideResumesItsParentLater) {
+  for (std::size_t threads : {1u, 2u}) {
+    Runtime rt({.threads = threads, .io_threads = 1});
+    std::atomic<int> freed{0};
+    auto child = [](FrameTracker, int v) -> Task<int> {
+      co_await yield_now();
+      co_await yield_now();
+      co_return v;
+    };
+    auto failing = []() -> Task<int> {
+      co_await yield_now();
+      throw std::runtime_error("after yield");
+    };
+    auto body = [&]() -> Task<int> {
+      int sum = 0;
+      for (int i = 0; i < 50; ++i) {
+        JoinHandle<int> h = co_await spawn(child(FrameTracker(&freed), i));
+        sum += co_await std::move(h);
+        JoinHandle<int> f = co_await spawn(failing());
+        try {
+          sum += co_await std::move(f);
+        } catch (const std::runtime_error&) {
+          sum += 1000;
+        }
+      }
+      co_return sum;
+    };
+    EXPECT_EQ(sync_wait(rt, body()), 50 * 1000 + 49 * 50 / 2) << threads << " threads";
+    EXPECT_EQ(freed.load(), 50);
+  }
+}
+
+// Each inline join runs the child in a nested call that returns before the
+// next one: a parent that joins many children in a row, never suspending,
+// must not grow the stack (it did with symmetric transfer where that is not
+// a tail call, as in sanitizer builds).
+TEST(ForkJoin, ManyInlineJoinsInARowDoNotGrowTheStack) {
+  Runtime rt({.threads = 1, .io_threads = 1});
+  const int n = static_cast<int>(test::scaled(200000, 50000));
+  auto body = [&]() -> Task<std::uint64_t> {
+    std::uint64_t sum = 0;
+    for (int i = 0; i < n; ++i) {
+      JoinHandle<int> h = co_await spawn(value(1));
+      sum += static_cast<std::uint64_t>(co_await std::move(h));
+    }
+    co_return sum;
+  };
+  EXPECT_EQ(sync_wait(rt, body()), static_cast<std::uint64_t>(n));
+}
+
 // With a single worker, a spawned child only runs if the parent yields.
 TEST(ForkJoin, YieldNowLetsOtherQueuedWorkRun) {
   Runtime rt({.threads = 1, .io_threads = 1});

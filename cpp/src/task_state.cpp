@@ -2,6 +2,7 @@
 #include "dftracer/utils/core/task_state.hpp"
 
 #include <chrono>
+#include <optional>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -149,24 +150,17 @@ void TaskState::wait() {
     execute();
     if (done()) return;
   }
-  for (int i = 0; i < kWaitSpinRounds; ++i) {
-    if (done()) return;
-    cpu_relax();
-  }
-  Executor::BlockingScope blocking;
-  done_word_.fetch_add(2u, std::memory_order_acq_rel);
-  for (;;) {
-    std::uint32_t w = done_word_.load(std::memory_order_acquire);
-    if (w & 1u) break;
-    futex_wait(done_word_, w);
-  }
-  done_word_.fetch_sub(2u, std::memory_order_relaxed);
+  block_until_done(std::nullopt);
 }
 
 bool TaskState::wait_for(std::chrono::nanoseconds timeout) {
   if (done()) return true;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (int i = 0; i < kWaitSpinRounds && timeout.count() > 0; ++i) {
+  if (timeout.count() <= 0) return false;
+  return block_until_done(std::chrono::steady_clock::now() + timeout);
+}
+
+bool TaskState::block_until_done(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  for (int i = 0; i < kWaitSpinRounds; ++i) {
     if (done()) return true;
     cpu_relax();
   }
@@ -175,7 +169,11 @@ bool TaskState::wait_for(std::chrono::nanoseconds timeout) {
   for (;;) {
     std::uint32_t w = done_word_.load(std::memory_order_acquire);
     if (w & 1u) break;
-    auto left = deadline - std::chrono::steady_clock::now();
+    if (!deadline) {
+      futex_wait(done_word_, w);
+      continue;
+    }
+    auto left = *deadline - std::chrono::steady_clock::now();
     if (left.count() <= 0) break;
     futex_wait_for(done_word_, w, left);
   }

@@ -19,6 +19,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "dftracer/utils/core/task_status.hpp"
@@ -148,6 +149,9 @@ class TaskState {
   bool try_claim() noexcept;
   void execute();
   bool finish(TaskStatus final_status, std::exception_ptr error);
+  // Spins briefly, then sleeps on done_word_ (as a blocked worker when on a
+  // pool) until done or `deadline`. Returns done().
+  bool block_until_done(std::optional<std::chrono::steady_clock::time_point> deadline);
   void release_waiters();
 
   std::atomic<std::uint32_t> refs_{1};

@@ -12,22 +12,17 @@
 #include <vector>
 
 #include "dftracer/utils/runtime.hpp"
+#include "fib.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;
 using namespace std::chrono_literals;
 using dftracer::utils::test::wait_until;
 
+using test::fib;
+using test::fib_seq;
+
 namespace {
-
-Task<std::uint64_t> fib(int n) {
-  if (n < 2) co_return static_cast<std::uint64_t>(n);
-  JoinHandle<std::uint64_t> a = co_await spawn(fib(n - 1));
-  std::uint64_t b = co_await fib(n - 2);
-  co_return co_await std::move(a) + b;
-}
-
-std::uint64_t fib_seq(int n) { return n < 2 ? static_cast<std::uint64_t>(n) : fib_seq(n - 1) + fib_seq(n - 2); }
 
 Task<int> value(int v) { co_return v; }
 

@@ -13,11 +13,15 @@
 #include <vector>
 
 #include "dftracer/utils/runtime.hpp"
+#include "fib.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;
 using namespace std::chrono_literals;
 using dftracer::utils::test::scaled;
+
+using test::fib;
+using test::fib_seq;
 
 namespace {
 
@@ -32,15 +36,6 @@ std::uint64_t mix(std::uint64_t x) {
 struct StressError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-
-Task<std::uint64_t> fib(int n) {
-  if (n < 2) co_return static_cast<std::uint64_t>(n);
-  JoinHandle<std::uint64_t> a = co_await spawn(fib(n - 1));
-  std::uint64_t b = co_await fib(n - 2);
-  co_return co_await std::move(a) + b;
-}
-
-std::uint64_t fib_seq(int n) { return n < 2 ? static_cast<std::uint64_t>(n) : fib_seq(n - 1) + fib_seq(n - 2); }
 
 // Nested blocking chain: each level submits the next and get()s it.
 std::uint64_t nested(Runtime& rt, int depth, std::atomic<std::uint64_t>& children) {

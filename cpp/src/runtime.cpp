@@ -74,6 +74,7 @@ void Runtime::submit_state(TaskState& state, Pool pool) {
 }
 
 void Runtime::task_finished(TaskState& task) {
+  if (task.deadline_ns() != 0 && watchdog_) watchdog_->untrack_deadline(task);
   registry_.on_finished(task);
   TaskStatus s = task.status();
   if (s != TaskStatus::failed && s != TaskStatus::timed_out) return;

@@ -60,7 +60,10 @@ void TaskState::execute() {
   if (runtime_) {
     runtime_->registry().on_started(*this);
     std::int64_t timeout = runtime_->default_task_timeout_ns();
-    if (timeout > 0) deadline_ns_.store(start + timeout, std::memory_order_relaxed);
+    if (timeout > 0) {
+      deadline_ns_.store(start + timeout, std::memory_order_relaxed);
+      if (Watchdog* dog = runtime_->watchdog()) dog->track_deadline(*this);
+    }
   }
 
   TaskState* outer = tls_current_task;

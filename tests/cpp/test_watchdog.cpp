@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -30,9 +31,9 @@ RuntimeOptions fast_watchdog(std::size_t threads = 1) {
 }  // namespace
 
 TEST(Watchdog, TaskSleepingPastItsTimeoutFailsWithTaskTimeoutError) {
+  std::atomic<bool> saw_cancel{false};  // before the runtime: the timed-out body sets it late
   Runtime rt(fast_watchdog(2));
   rt.set_default_task_timeout(50ms);
-  std::atomic<bool> saw_cancel{false};
   auto h = rt.submit([&] {
     // A cooperative body: it sleeps in short steps and stops when asked.
     for (int i = 0; i < 500 && !this_task::cancelled(); ++i) std::this_thread::sleep_for(2ms);
@@ -66,8 +67,8 @@ TEST(Watchdog, TasksWithinTheirTimeoutComplete) {
 }
 
 TEST(Watchdog, GlobalTimeoutTimesOutQueuedAndRunningTasks) {
+  Gate gate;  // before the runtime: a timed-out body may still use it
   Runtime rt(fast_watchdog(1));
-  Gate gate;
   auto running = rt.submit([&] { gate.wait(5s); });
   auto queued = rt.submit([] { return 1; });
   ASSERT_TRUE(wait_until([&] { return gate.arrived.load() == 1; }));
@@ -137,8 +138,8 @@ TEST(Watchdog, LongRunningTasksAreReportedOnce) {
 }
 
 TEST(Watchdog, ProgressShowsTheRunningTaskWithinOneInterval) {
+  Gate gate;  // before the runtime: a timed-out body may still use it
   Runtime rt(fast_watchdog(1));
-  Gate gate;
   auto h = rt.submit([&] { gate.wait(); }, "visible-task");
   bool seen = wait_until([&] {
     for (auto& w : rt.compute().workers_view()) {
@@ -194,4 +195,44 @@ TEST(DurationParsing, RejectsNegativeNanAndGarbage) {
   }
   EXPECT_THROW(duration_from_ms(-1), std::invalid_argument);
   EXPECT_THROW(duration_from_ms(std::nan("")), std::invalid_argument);
+}
+
+TEST(Watchdog, CoroutineTaskTimesOutAfterItsFirstSuspension) {
+  // Declared before the runtime: a timed-out body keeps running until it
+  // notices, so these must outlive the runtime's shutdown.
+  std::atomic<bool> stopped_cooperatively{false};
+  std::atomic<bool> exit_loop{false};
+  Runtime rt(fast_watchdog(2));
+  rt.set_default_task_timeout(50ms);
+  // Between resumptions no worker slot shows this task: the watchdog must
+  // still see its deadline.
+  auto body = [&]() -> Task<int> {
+    for (int i = 0; i < 2000 && !exit_loop.load(); ++i) {
+      co_await yield_now();
+      std::this_thread::sleep_for(1ms);
+    }
+    stopped_cooperatively = exit_loop.load();
+    co_return 1;
+  };
+  auto h = rt.submit(body());
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(h.get(), TaskTimeoutError);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);
+  exit_loop = true;
+  // wait_all() does not wait for it: a timed-out task is settled.
+  EXPECT_TRUE(wait_until([&] { return stopped_cooperatively.load(); }, 5s));
+}
+
+TEST(Watchdog, FinishedTasksLeaveTheDeadlineSet) {
+  Runtime rt(fast_watchdog(2));
+  rt.set_default_task_timeout(10s);
+  auto probe = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = probe;
+  for (int i = 0; i < 100; ++i) rt.submit([p = probe] { return *p; }).get();
+  probe.reset();
+  rt.wait_all();
+  // Each task's callable (and its capture) is gone once it finished: nothing
+  // in the deadline set keeps them alive.
+  EXPECT_TRUE(watch.expired());
+  EXPECT_EQ(rt.registry().totals().completed, 100u);
 }

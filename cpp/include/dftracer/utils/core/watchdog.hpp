@@ -86,6 +86,13 @@ class Watchdog {
   // One sampling pass (the thread calls it; tests may too).
   void sample();
 
+  // Tasks that started with a deadline, tracked until they finish: the
+  // watchdog checks these rather than the worker slots, because a slot only
+  // shows the task running there now (not a coroutine task between
+  // resumptions, nor an outer task while a waited-on one runs inline).
+  void track_deadline(TaskState& task);
+  void untrack_deadline(TaskState& task) noexcept;
+
  private:
   void run();
   void time_out(TaskState& task, const std::string& why);
@@ -100,6 +107,8 @@ class Watchdog {
   bool wake_pending_ = false;
   Hooks hooks_;
 
+  std::mutex deadlines_mu_;
+  std::unordered_set<TaskState*> with_deadline_;  // each holds one reference
   std::atomic<std::int64_t> global_deadline_ns_{0};
   std::atomic<std::int64_t> global_timeout_ns_{0};
 

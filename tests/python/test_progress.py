@@ -5,6 +5,7 @@ progress_pct from dft.report_progress, and recent errors."""
 from __future__ import annotations
 
 import threading
+import time
 import typing
 
 import pytest
@@ -170,7 +171,13 @@ def test_worker_entries_show_tasks_run(rt):
     for _ in range(20):
         rt.submit(lambda: None)
     rt.wait_all()
+    # A worker counts a task once its body has returned, a moment after the
+    # task is final (which is what wait_all waits for): allow that moment.
+    deadline = time.monotonic() + 2
     workers = rt.get_progress()["workers"]
+    while sum(w["tasks_run"] for w in workers) < 20 and time.monotonic() < deadline:
+        time.sleep(0.001)
+        workers = rt.get_progress()["workers"]
     assert sum(w["tasks_run"] for w in workers) >= 20
     assert all(w["queue_depth"] == 0 for w in workers)
     assert {w["state"] for w in workers} <= {"idle", "parked", "running", "blocked", "retired"}

@@ -85,20 +85,27 @@ TEST(Watchdog, GlobalTimeoutTimesOutQueuedAndRunningTasks) {
 }
 
 TEST(Watchdog, StarvationOnOneThreadIsResolvedByATemporaryWorker) {
-  Runtime rt(fast_watchdog(1));
+  std::atomic<bool> waiting{false};
   std::atomic<bool> event{false};
+  std::atomic<int> setter_ran_while_waiting{0};
+  Runtime rt(fast_watchdog(1));
   // The first task blocks on something the runtime cannot see; only the
-  // second task sets it, and there is one worker.
+  // second task sets it, and there is one worker. The second is submitted
+  // once the first is waiting, so only a temporary worker can run it.
   auto waiter = rt.submit([&] {
+    waiting = true;
     while (!event.load()) std::this_thread::sleep_for(1ms);
     return 1;
   });
+  ASSERT_TRUE(wait_until([&] { return waiting.load(); }));
   auto setter = rt.submit([&] {
+    setter_ran_while_waiting = waiting.load() && !waiter.done() ? 1 : 0;
     event = true;
     return 2;
   });
   EXPECT_TRUE(wait_until([&] { return setter.done() && waiter.done(); }, 10s));
   EXPECT_EQ(waiter.get() + setter.get(), 3);
+  EXPECT_EQ(setter_ran_while_waiting.load(), 1);
   ASSERT_NE(rt.watchdog(), nullptr);
   EXPECT_GE(rt.watchdog()->temporary_workers_added(), 1u);
   // The temporary worker retires once it is idle and surplus.

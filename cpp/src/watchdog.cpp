@@ -252,13 +252,22 @@ void Watchdog::sample() {
   if (starving && considered > 0) {
     if (starving_since_ns_ == 0) starving_since_ns_ = now;
     std::size_t temporaries = compute.spares_live();
-    if (temporaries < options_.max_temporary_workers && compute.add_temporary_worker()) {
+    if (temporaries < options_.max_temporary_workers) {
+      // Counted before the worker starts: starting a thread happens-before
+      // its first step, so whoever sees the work it does (through a handle's
+      // acquire) also sees the count. Undone when no worker could start.
       temporary_added_.fetch_add(1, std::memory_order_relaxed);
-      events.push_back({WatchdogEvent::Level::warning,
-                        "starvation: all " + std::to_string(considered) + " compute worker(s) blocked or busy for over " +
-                            format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) +
-                            " with " + std::to_string(compute.queued_hint()) +
-                            " item(s) waiting; added a temporary worker (" + std::to_string(temporaries + 1) + " live)"});
+      if (compute.add_temporary_worker()) {
+        events.push_back({WatchdogEvent::Level::warning,
+                          "starvation: all " + std::to_string(considered) +
+                              " compute worker(s) blocked or busy for over " +
+                              format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) +
+                              " with " + std::to_string(compute.queued_hint()) +
+                              " item(s) waiting; added a temporary worker (" + std::to_string(temporaries + 1) +
+                              " live)"});
+      } else {
+        temporary_added_.fetch_sub(1, std::memory_order_relaxed);
+      }
     }
   } else {
     starving_since_ns_ = 0;

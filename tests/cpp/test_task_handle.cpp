@@ -375,3 +375,36 @@ TEST(BlockingWait, ManyWorkersBlockedAtOnceAllComplete) {
   for (auto& h : waiters) EXPECT_EQ(h.get(), n);
   EXPECT_GE(rt.compute().spares_started_total(), 1u);
 }
+
+TEST(TaskHandle, CoroutineSeesItsOwnTaskAfterSuspendingOnAnotherPool) {
+  std::atomic<bool> started{false};
+  std::atomic<bool> go{false};
+  Runtime rt({.threads = 2, .io_threads = 1});
+  auto body = [&]() -> Task<bool> {
+    TaskState* before = co_await this_task::owner();
+    started = true;
+    co_await on_io();  // resumed on another pool's thread
+    while (!go.load()) co_await yield_now();
+    TaskState* after = co_await this_task::owner();
+    co_return before != nullptr && before == after && after->cancel_requested();
+  };
+  auto h = rt.submit(body(), "owner-probe");
+  ASSERT_TRUE(test::wait_until([&] { return started.load(); }));
+  EXPECT_FALSE(h.cancel());  // running: only the cooperative token is set
+  go = true;
+  EXPECT_TRUE(h.get());
+  EXPECT_EQ(h.name(), "owner-probe");
+}
+
+TEST(TaskHandle, AwaitedAndSpawnedChildrenShareTheirTasksOwner) {
+  Runtime rt({.threads = 2});
+  auto inner = []() -> Task<TaskState*> { co_return co_await this_task::owner(); };
+  auto outer = [&]() -> Task<bool> {
+    TaskState* mine = co_await this_task::owner();
+    TaskState* awaited = co_await inner();
+    JoinHandle<TaskState*> spawned = co_await spawn(inner());
+    TaskState* joined = co_await std::move(spawned);
+    co_return mine != nullptr && awaited == mine && joined == mine;
+  };
+  EXPECT_TRUE(sync_wait(rt, outer()));
+}

@@ -207,4 +207,23 @@ inline constexpr bool is_task_v = false;
 template <class T>
 inline constexpr bool is_task_v<Task<T>> = true;
 
+namespace this_task {
+// `co_await this_task::owner()` inside a coroutine gives the submitted task
+// it works for (its TaskState, or null outside a submitted task), wherever
+// and however often the coroutine has been resumed: the owner travels with
+// the promise through every await and spawn. this_task::current() only
+// knows the task whose body the calling thread started.
+struct OwnerAwaiter {
+  TaskState* owner = nullptr;
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) noexcept {
+    if constexpr (std::is_base_of_v<detail::PromiseBase, P>) owner = h.promise().owner;
+    return false;  // never actually suspends
+  }
+  TaskState* await_resume() const noexcept { return owner; }
+};
+inline OwnerAwaiter owner() noexcept { return {}; }
+}  // namespace this_task
+
 }  // namespace dftracer::utils

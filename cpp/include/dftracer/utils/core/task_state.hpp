@@ -217,7 +217,9 @@ class TaskStateRef {
 
 namespace this_task {
 // The submitted task whose body runs on this thread right now (callable
-// tasks, and coroutine tasks until their first suspension), or null.
+// tasks, and coroutine tasks until their first suspension), or null. Inside
+// a coroutine use `co_await this_task::owner()` (task.hpp), which is right
+// after any number of suspensions.
 TaskState* current() noexcept;
 // Shorthands for the task's cooperative cancel token and progress.
 bool cancelled() noexcept;

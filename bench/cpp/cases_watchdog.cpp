@@ -28,38 +28,38 @@ constexpr Setting kSettings[] = {
     {"ours_wd_1ms", milliseconds(1)},
 };
 
-void register_fib_under_watchdog(int n) {
-  std::string name = "watchdog_cost/fib/n:" + std::to_string(n);
-  std::uint64_t calls = fib_calls(n), expect = fib_result(n);
+// Registers `name` once per thread count and watchdog setting; `work(rt,
+// st)` runs one iteration on a runtime with that setting and returns the
+// number of tasks it ran.
+template <class Work>
+void register_under_watchdog(const std::string& name, Work work) {
   for (int t : options().threads) {
     for (const Setting& s : kSettings) {
       milliseconds interval = s.interval;
       add(name, s.impl, t, [=](benchmark::State& st) {
         dft::Runtime& rt = ours_runtime(t, interval);
-        measure(st, t, [&] {
-          if (dft::sync_wait(rt, fib_task(n)) != expect) fail(st, "wrong result");
-          return calls;
-        });
+        measure(st, t, [&] { return work(rt, st); });
       });
     }
   }
 }
 
+void register_fib_under_watchdog(int n) {
+  std::uint64_t calls = fib_calls(n), expect = fib_result(n);
+  register_under_watchdog("watchdog_cost/fib/n:" + std::to_string(n),
+                          [=](dft::Runtime& rt, benchmark::State& st) {
+                            if (dft::sync_wait(rt, fib_task(n)) != expect) fail(st, "wrong result");
+                            return calls;
+                          });
+}
+
 void register_submit_under_watchdog(std::uint32_t n) {
-  std::string name = "watchdog_cost/spawn_external/n:" + std::to_string(n);
-  for (int t : options().threads) {
-    for (const Setting& s : kSettings) {
-      milliseconds interval = s.interval;
-      add(name, s.impl, t, [=](benchmark::State& st) {
-        dft::Runtime& rt = ours_runtime(t, interval);
-        measure(st, t, [&] {
-          for (std::uint32_t i = 0; i < n; ++i) (void)rt.submit([] {});
-          rt.wait_all();
-          return std::uint64_t{n};
-        });
-      });
-    }
-  }
+  register_under_watchdog("watchdog_cost/spawn_external/n:" + std::to_string(n),
+                          [=](dft::Runtime& rt, benchmark::State&) {
+                            for (std::uint32_t i = 0; i < n; ++i) (void)rt.submit([] {});
+                            rt.wait_all();
+                            return std::uint64_t{n};
+                          });
 }
 
 }  // namespace

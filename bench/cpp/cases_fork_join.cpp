@@ -125,9 +125,12 @@ inline int queen_moves(const Board& b, int n, int row, int (&cols)[kMaxQueens]) 
   return m;
 }
 
-// Returns solutions; adds the number of calls to `calls`.
-std::uint64_t nqueens_serial(int n, int row, const Board& b, std::uint64_t& calls) {
-  ++calls;
+// Returns solutions. With CountCalls, also adds the number of calls to
+// `calls` (the task count); without, it is the timed serial floor, free of
+// the counting.
+template <bool CountCalls>
+__attribute__((noinline)) std::uint64_t nqueens_serial_impl(int n, int row, const Board& b, std::uint64_t* calls) {
+  if constexpr (CountCalls) ++*calls;
   if (row == n) return 1;
   int cols[kMaxQueens];
   int m = queen_moves(b, n, row, cols);
@@ -135,22 +138,17 @@ std::uint64_t nqueens_serial(int n, int row, const Board& b, std::uint64_t& call
   for (int i = 0; i < m; ++i) {
     Board c = b;
     c[row] = static_cast<std::int8_t>(cols[i]);
-    sum += nqueens_serial(n, row + 1, c, calls);
+    sum += nqueens_serial_impl<CountCalls>(n, row + 1, c, calls);
   }
   return sum;
 }
 
-__attribute__((noinline)) std::uint64_t nqueens_serial_plain(int n, int row, const Board& b) {
-  if (row == n) return 1;
-  int cols[kMaxQueens];
-  int m = queen_moves(b, n, row, cols);
-  std::uint64_t sum = 0;
-  for (int i = 0; i < m; ++i) {
-    Board c = b;
-    c[row] = static_cast<std::int8_t>(cols[i]);
-    sum += nqueens_serial_plain(n, row + 1, c);
-  }
-  return sum;
+std::uint64_t nqueens_serial(int n, int row, const Board& b, std::uint64_t& calls) {
+  return nqueens_serial_impl<true>(n, row, b, &calls);
+}
+
+std::uint64_t nqueens_serial_plain(int n, int row, const Board& b) {
+  return nqueens_serial_impl<false>(n, row, b, nullptr);
 }
 
 dft::Task<std::uint64_t> nqueens_ours(int n, int row, Board b) {

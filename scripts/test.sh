@@ -15,7 +15,7 @@ for arg in "$@"; do
   esac
 done
 
-ensure_system_packages g++ libgtest-dev libbenchmark-dev libtbb-dev
+ensure_system_packages g++ libgtest-dev libbenchmark-dev libtbb-dev spin
 ensure_venv
 "$PY" -m pip install -q "pytest>=7" "mypy>=1.5" "distributed>=2024.6.0" tqdm
 install_package "[test,dask]"

@@ -164,10 +164,11 @@ bool Executor::try_take_local(WorkItem item) noexcept {
 
 void Executor::schedule(WorkItem item) {
   if (tls_worker.executor == this) {
+    // Not "the pushing worker will get to it itself": its task may now block
+    // where we cannot see it, so the item must reach a parked worker like
+    // any other (push is seq_cst, see idle_coordinator.hpp).
     static_cast<Worker*>(tls_worker.worker)->deque.push(item);
-    // The pushing worker is awake and will get to the item itself, so a
-    // stale view here only delays parallelism, never loses the item.
-    idle_.notify_one(/*relaxed=*/true);
+    idle_.notify_one();
     return;
   }
   schedule_external(item);
@@ -190,7 +191,7 @@ WorkItem Executor::take_global_batch(Worker& w) {
   // LIFO takes return them oldest first: outside submissions keep their
   // order on a worker.
   for (std::size_t i = got; i-- > 1;) w.deque.push(batch[i]);
-  if (got > 1) idle_.notify_one(/*relaxed=*/true);
+  if (got > 1) idle_.notify_one();
   return batch[0];
 }
 
@@ -223,10 +224,12 @@ WorkItem Executor::steal_or_global(Worker& w) {
 }
 
 bool Executor::has_pending_work() const noexcept {
+  // seq_cst loads throughout: this is the re-check half of the idle
+  // protocol's store-load pairs (idle_coordinator.hpp).
   if (injection_.has_work()) return true;
-  std::uint32_t n = high_water_.load(std::memory_order_acquire);
+  std::uint32_t n = high_water_.load(std::memory_order_seq_cst);
   for (std::uint32_t i = 0; i < n; ++i) {
-    if (!workers_[i]->deque.empty_hint()) return true;
+    if (workers_[i]->deque.has_work()) return true;
   }
   return false;
 }
@@ -278,12 +281,10 @@ void Executor::worker_main(Worker& w) {
         // The last searcher found work: if more is queued, wake one more to
         // take it. Only then: a lone task must not pay a second futex wake
         // (~15 us here) before it runs. No wake-up is lost: a producer that
-        // skipped its wake saw searching > 0, so its seq_cst publication
-        // precedes our seq_cst end_search RMW, and has_pending_work() (a
-        // seq_cst load of the injection size) comes after it and sees the
-        // item. A producer that publishes after our end_search sees
-        // searching == 0 itself and wakes someone. Items in deques were
-        // pushed by workers, which run them themselves (see schedule()).
+        // skipped its wake because it saw searching > 0 published before our
+        // seq_cst end_search RMW, and has_pending_work() (seq_cst loads)
+        // comes after it and sees the item. A producer that publishes after
+        // our end_search sees searching == 0 itself and wakes someone.
         if (idle_.end_search() && has_pending_work()) idle_.notify_one();
       }
       run_item(w, item);
@@ -305,19 +306,32 @@ bool Executor::park(Worker& w, bool& searching) {
   if (w.spare && try_retire_spare()) {
     idle_.remove_worker(searching);
     searching = false;
-    return false;
+    // Re-check after leaving the count (seq_cst RMW, then seq_cst loads):
+    // a producer that saw us awake did not wake anyone for its item, and
+    // the workers left may all be blocked where nobody can see it.
+    if (!has_pending_work()) return false;
+    live_and_blocked_.fetch_add(kLiveOne, std::memory_order_seq_cst);
+    idle_.add_worker();
+    idle_.begin_search();
+    searching = true;
+    return true;
   }
-  bool last_searcher = false;
   w.slot.activity.store(WorkerActivity::parked, std::memory_order_relaxed);
-  if (!idle_.prepare_park(w.index, searching, last_searcher)) {
+  if (!idle_.prepare_park(w.index, searching)) {
     // Stopping: go round once more and exit once drained.
     w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
     return true;
   }
   searching = false;
-  // The last searcher re-checks every queue: work published before our
-  // state change was not announced to anyone (a producer saw a searcher).
-  if (last_searcher && has_pending_work()) idle_.notify_one();
+  // Every parker re-checks, not only the last searcher: a producer that
+  // published before our registration may have seen every worker awake and
+  // woken nobody, and the awake ones may be blocked in their tasks.
+  if (has_pending_work()) {
+    idle_.cancel_park(w.index);
+    searching = true;
+    w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
+    return true;
+  }
   if (w.spare && !idle_.wait_parked_for(w.index, kSpareKeepAlive)) {
     // Timed out: go round once more; the next park retires us if surplus.
     w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
@@ -343,7 +357,6 @@ bool Executor::try_retire_spare() {
 
 void Executor::begin_blocking() {
   std::uint64_t prev = live_and_blocked_.fetch_add(1, std::memory_order_seq_cst);
-  idle_.begin_blocking();
   std::uint64_t live = prev >> 32;
   std::uint64_t blocked = (prev & kBlockedMask) + 1;
   if (live < blocked + threads_) {
@@ -354,7 +367,6 @@ void Executor::begin_blocking() {
 }
 
 void Executor::end_blocking() {
-  idle_.end_blocking();
   live_and_blocked_.fetch_sub(1, std::memory_order_seq_cst);
 }
 

@@ -1,4 +1,4 @@
-// Idle worker coordination (see idle_coordinator.hpp for the rules).
+// Idle worker coordination (see idle_coordinator.hpp for the protocol).
 #include "dftracer/utils/core/idle_coordinator.hpp"
 
 #include <algorithm>
@@ -6,18 +6,18 @@
 
 namespace dftracer::utils {
 
-IdleCoordinator::IdleCoordinator(std::uint32_t max_workers)
-    : sleepers_by_slot_(new Sleeper[max_workers]) {
+IdleCoordinator::IdleCoordinator(std::uint32_t max_workers) : sleepers_by_slot_(new Sleeper[max_workers]) {
   parked_.reserve(max_workers);
 }
 
-void IdleCoordinator::add_worker() noexcept {
-  state_.fetch_add(kWorkersOne + kUnparkedOne, std::memory_order_seq_cst);
-}
+void IdleCoordinator::add_worker() noexcept { state_.fetch_add(kWorkersOne, std::memory_order_seq_cst); }
 
 void IdleCoordinator::remove_worker(bool searching) noexcept {
-  std::uint64_t dec = kWorkersOne + kUnparkedOne + (searching ? kSearchingOne : 0);
-  state_.fetch_sub(dec, std::memory_order_seq_cst);
+  // seq_cst: like prepare_park, this is the step a retiring spare's re-check
+  // of the queues must follow (see Executor::park).
+  std::uint64_t prev = state_.fetch_sub(kWorkersOne + (searching ? kSearchingOne : 0), std::memory_order_seq_cst);
+  assert(unpack(prev).workers > 0);
+  (void)prev;
 }
 
 bool IdleCoordinator::try_begin_search() noexcept {
@@ -30,21 +30,39 @@ bool IdleCoordinator::try_begin_search() noexcept {
   }
 }
 
+void IdleCoordinator::begin_search() noexcept { state_.fetch_add(kSearchingOne, std::memory_order_seq_cst); }
+
 bool IdleCoordinator::end_search() noexcept {
   std::uint64_t prev = state_.fetch_sub(kSearchingOne, std::memory_order_seq_cst);
   assert(unpack(prev).searching > 0);
   return unpack(prev).searching == 1;
 }
 
-bool IdleCoordinator::prepare_park(std::uint32_t slot, bool searching, bool& last_searcher) {
+bool IdleCoordinator::prepare_park(std::uint32_t slot, bool searching) {
   std::lock_guard lock(mu_);
   if (stopping_) return false;
-  std::uint64_t dec = kUnparkedOne + (searching ? kSearchingOne : 0);
-  std::uint64_t prev = state_.fetch_sub(dec, std::memory_order_seq_cst);
-  last_searcher = searching && unpack(prev).searching == 1;
+  assert(std::find(parked_.begin(), parked_.end(), slot) == parked_.end());
   sleepers_by_slot_[slot].word.store(1, std::memory_order_relaxed);
   parked_.push_back(slot);
+  // seq_cst RMW, then the caller's seq_cst re-check of the queues: the
+  // worker half of the store-load pair described at the top of the header.
+  std::uint64_t delta = kParkedOne - (searching ? kSearchingOne : 0);
+  state_.fetch_add(delta, std::memory_order_seq_cst);
   return true;
+}
+
+bool IdleCoordinator::unlist_locked(std::uint32_t slot) noexcept {
+  auto it = std::find(parked_.begin(), parked_.end(), slot);
+  if (it == parked_.end()) return false;
+  parked_.erase(it);
+  sleepers_by_slot_[slot].word.store(0, std::memory_order_relaxed);
+  return true;
+}
+
+void IdleCoordinator::cancel_park(std::uint32_t slot) noexcept {
+  std::lock_guard lock(mu_);
+  // Not listed: a notifier unlisted us and already counted us as searching.
+  if (unlist_locked(slot)) state_.fetch_add(kSearchingOne - kParkedOne, std::memory_order_seq_cst);
 }
 
 void IdleCoordinator::wait_parked(std::uint32_t slot) noexcept {
@@ -63,29 +81,20 @@ bool IdleCoordinator::wait_parked_for(std::uint32_t slot, std::chrono::nanosecon
       futex_wait_for(word, 1, left);
       continue;
     }
-    // Notifiers clear the word under mu_, so under mu_ either we were woken
-    // (and counted as a searcher by the notifier) or we are still listed.
+    // Notifiers unlist under mu_, so under mu_ either we were woken (and
+    // counted as a searcher by the notifier) or we are still listed.
     std::lock_guard lock(mu_);
-    if (word.load(std::memory_order_relaxed) == 0) return true;
-    auto it = std::find(parked_.begin(), parked_.end(), slot);
-    assert(it != parked_.end() && "a parked slot with its word set is listed");
-    parked_.erase(it);
-    word.store(0, std::memory_order_relaxed);
-    state_.fetch_add(kUnparkedOne, std::memory_order_seq_cst);
+    if (!unlist_locked(slot)) return true;
+    state_.fetch_sub(kParkedOne, std::memory_order_seq_cst);
     return false;
   }
   return true;
 }
 
-void IdleCoordinator::notify_one(bool relaxed) {
-  if (relaxed) {
-    if (!should_wake(unpack(state_.load(std::memory_order_relaxed)))) return;
-  } else {
-    // seq_cst load: the producer's seq_cst publication of the work precedes
-    // it, and a parking worker's seq_cst state update precedes its seq_cst
-    // re-check of the queues; one of the two sees the other.
-    if (!should_wake(unpack(state_.load(std::memory_order_seq_cst)))) return;
-  }
+void IdleCoordinator::notify_one() {
+  // seq_cst load after the producer's seq_cst publication (the producer half
+  // of the store-load pair).
+  if (!should_wake(unpack(state_.load(std::memory_order_seq_cst)))) return;
   std::uint32_t slot;
   {
     std::lock_guard lock(mu_);
@@ -94,7 +103,7 @@ void IdleCoordinator::notify_one(bool relaxed) {
     slot = parked_.back();
     parked_.pop_back();
     // The woken worker starts out searching (so others do not also wake).
-    state_.fetch_add(kUnparkedOne + kSearchingOne, std::memory_order_seq_cst);
+    state_.fetch_add(kSearchingOne - kParkedOne, std::memory_order_seq_cst);
     sleepers_by_slot_[slot].word.store(0, std::memory_order_release);
   }
   futex_wake_one(sleepers_by_slot_[slot].word);
@@ -107,19 +116,11 @@ void IdleCoordinator::notify_all_and_stop() {
     stopping_ = true;
     woken.swap(parked_);
     for (std::uint32_t slot : woken) {
-      state_.fetch_add(kUnparkedOne + kSearchingOne, std::memory_order_seq_cst);
+      state_.fetch_add(kSearchingOne - kParkedOne, std::memory_order_seq_cst);
       sleepers_by_slot_[slot].word.store(0, std::memory_order_release);
     }
   }
   for (std::uint32_t slot : woken) futex_wake_one(sleepers_by_slot_[slot].word);
-}
-
-void IdleCoordinator::begin_blocking() noexcept {
-  state_.fetch_sub(kUnparkedOne, std::memory_order_seq_cst);
-}
-
-void IdleCoordinator::end_blocking() noexcept {
-  state_.fetch_add(kUnparkedOne, std::memory_order_seq_cst);
 }
 
 }  // namespace dftracer::utils

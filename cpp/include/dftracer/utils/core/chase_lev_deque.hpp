@@ -38,8 +38,12 @@ class ChaseLevDeque {
     Buffer* buf = buffer_.load(std::memory_order_relaxed);
     if (b - t > static_cast<std::int64_t>(buf->mask)) buf = grow(buf, t, b);
     buf->put(b, item);
-    // Release: a thief that sees the new bottom also sees the item.
-    bottom_.store(b + 1, std::memory_order_release);
+    // seq_cst (release would do for thieves: one that sees the new bottom
+    // also sees the item): the pusher then checks for parked workers
+    // (IdleCoordinator::notify_one), and that store-load pair must not be
+    // reordered, or a worker parking at the same moment and the pusher could
+    // both miss each other (idle_coordinator.hpp).
+    bottom_.store(b + 1, std::memory_order_seq_cst);
   }
 
   // Owner only. Returns an empty WorkItem when the deque is empty.
@@ -116,6 +120,14 @@ class ChaseLevDeque {
     return b > t ? static_cast<std::size_t>(b - t) : 0;
   }
   bool empty_hint() const noexcept { return size_hint() == 0; }
+  // The check a parking worker makes after registering as parked: seq_cst,
+  // so it is ordered after that registration and sees any push whose
+  // pusher did not see the registration (see push()).
+  bool has_work() const noexcept {
+    std::int64_t b = bottom_.load(std::memory_order_seq_cst);
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    return b > t;
+  }
 
  private:
   struct Buffer {

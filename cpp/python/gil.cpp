@@ -6,12 +6,19 @@
 #include <thread>
 
 #include "dftracer/utils/core/executor.hpp"
+#include "dftracer/utils/core/thread_role.hpp"
 
 namespace dftracer::utils::python {
 
 namespace {
 thread_local PyThreadState* tls_kept_state = nullptr;
 std::atomic<bool> g_exiting{false};
+
+// Threads that keep their Python thread state: those that live as long as
+// the runtime and run Python code over and over.
+bool keeps_thread_state() noexcept {
+  return Executor::current() != nullptr || ThreadRole::kind() == ThreadRole::Kind::callback;
+}
 }  // namespace
 
 bool python_exiting() noexcept {
@@ -34,9 +41,9 @@ ScopedGil::ScopedGil() {
     mode_ = Mode::already_held;
     return;
   }
-  if (Executor::current() != nullptr) {
+  if (keeps_thread_state()) {
     if (tls_kept_state == nullptr) {
-      // First Python call on this worker: create its thread state and keep
+      // First Python call on this thread: create its thread state and keep
       // the Ensure reference for the worker's lifetime.
       survive_finalization([] { PyGILState_Ensure(); });
       tls_kept_state = PyThreadState_Get();

@@ -1,14 +1,20 @@
-// GIL handling for threads the runtime owns.
+// GIL handling for the runtime's threads and for waits that release it.
 //
-// A worker takes one Python thread state the first time it runs Python code
-// and keeps it for its whole life: building a fresh one per call costs ~8 us
-// here, restoring a kept one ~70 ns (NOTES.md). The state is dropped when the
-// worker exits, unless the interpreter is already exiting (then it is left
-// alone: touching Python during finalization is not allowed).
+// A thread the runtime owns (a worker of either pool, the callback thread)
+// takes one Python thread state the first time it runs Python code and keeps
+// it for its whole life: building a fresh one per call costs ~8 us here,
+// restoring a kept one ~70 ns (docs/design.md, "The GIL"). The state is
+// dropped when the thread exits, unless the interpreter is already exiting
+// (then it is left alone: touching Python during finalization is not
+// allowed).
+//
+// Every re-acquisition of the GIL that may happen during finalization goes
+// through survive_finalization, outside any destructor (without_gil below).
 #pragma once
 
 #include <pybind11/pybind11.h>
 
+#include <type_traits>
 #include <utility>
 #if defined(__GLIBCXX__)
 #include <cxxabi.h>
@@ -54,7 +60,39 @@ decltype(auto) survive_finalization(F&& f) {
 #endif
 }
 
-// Worker exit hook: drops the worker's kept thread state.
+// Runs `f()` with the GIL released and takes it back afterwards, also when
+// `f` throws. Unlike pybind11::gil_scoped_release, the GIL is retaken outside
+// any destructor: a thread CPython ends while it finalizes (pthread_exit
+// inside PyEval_RestoreThread) then leaves through survive_finalization,
+// which parks it, instead of hitting a noexcept destructor (std::terminate,
+// rc 134). Call with the GIL held.
+template <class F>
+decltype(auto) without_gil(F&& f) {
+  PyThreadState* state = PyEval_SaveThread();
+  auto retake = [state] { survive_finalization([state] { PyEval_RestoreThread(state); }); };
+  if constexpr (std::is_void_v<decltype(f())>) {
+    try {
+      std::forward<F>(f)();
+    } catch (...) {
+      retake();
+      throw;
+    }
+    retake();
+  } else {
+    auto result = [&] {
+      try {
+        return std::forward<F>(f)();
+      } catch (...) {
+        retake();
+        throw;
+      }
+    }();
+    retake();
+    return result;
+  }
+}
+
+// Exit hook of the runtime's threads: drops the thread's kept state.
 void release_worker_thread_state() noexcept;
 
 // True once the interpreter started exiting (our atexit hook ran, or

@@ -13,6 +13,8 @@
 #include "task_naming.hpp"
 #include "native_handle.hpp"
 #include "native_runtime.hpp"
+#include "runtime_reaper.hpp"
+#include "gil.hpp"
 
 namespace py = pybind11;
 using namespace dftracer::utils;
@@ -59,6 +61,16 @@ PYBIND11_MODULE(_core, m) {
         "The default task name for a callable (see dftracer.utils.naming).");
   m.def("register_task_handle_type", &python::register_task_handle_type, py::arg("cls"),
         "Called once by dftracer.utils.task_handle: the class submit() returns.");
+  m.def(
+      "wait_for_reapers",
+      [](double timeout_s) {
+        return python::without_gil([&] {
+          return python::wait_for_reapers(std::chrono::duration_cast<std::chrono::nanoseconds>(
+              std::chrono::duration<double>(timeout_s < 0 ? 0 : timeout_s)));
+        });
+      },
+      py::arg("timeout"),
+      "Waits for runtimes dropped inside their own tasks to finish tearing down; True when none is left.");
   m.def("mark_interpreter_exiting", &python::mark_python_exiting,
         "Called from the package's atexit hook: runtime threads stop touching Python.");
   m.def("current_task_cancelled", &this_task::cancelled,

@@ -10,15 +10,12 @@
 #include "durations.hpp"
 #include "task_handle_factory.hpp"
 #include "task_naming.hpp"
+#include "runtime_reaper.hpp"
 #include "waiting.hpp"
 
 namespace dftracer::utils::python {
 
 namespace {
-// A task counts as stalled for is_responsive() when work is queued and
-// nothing has finished for this long.
-constexpr std::int64_t kStallNs = 10'000'000'000;
-
 double ms_between(std::int64_t from_ns, std::int64_t to_ns) {
   if (from_ns == 0 || to_ns == 0 || to_ns < from_ns) return 0.0;
   return static_cast<double>(to_ns - from_ns) / 1e6;
@@ -45,7 +42,8 @@ py::dict task_entry(const TaskSnapshot& s, std::int64_t now) {
   return d;
 }
 
-// Watchdog hooks: run on the watchdog thread, which takes the GIL for them.
+// Watchdog hooks: run on the runtime's callback thread, which takes the GIL
+// for them (never the watchdog thread: a logging handler is user code).
 void interrupt_timed_out_task(TaskState& task) {
   auto* py_task = dynamic_cast<PythonTaskState*>(&task);
   if (!py_task || python_exiting()) return;
@@ -81,18 +79,14 @@ const char* activity_name(WorkerActivity a) {
 
 NativeRuntime::NativeRuntime(std::size_t threads, std::size_t io_threads, std::size_t python_threads,
                              std::size_t recent_capacity, const WatchdogOptions& watchdog)
-    : permits_(std::make_unique<PythonPermits>(static_cast<std::uint32_t>(python_threads))),
-      created_ns_(now_ns()) {
+    : permits_(std::make_shared<PythonPermits>(static_cast<std::uint32_t>(python_threads))) {
   RuntimeOptions options;
   options.threads = threads;
   options.io_threads = io_threads;
   options.registry.recent_capacity = recent_capacity;
   options.watchdog = watchdog;
   options.on_worker_exit = &release_worker_thread_state;
-  {
-    py::gil_scoped_release nogil;
-    runtime_ = std::make_unique<Runtime>(options);
-  }
+  runtime_ = without_gil([&] { return std::make_unique<Runtime>(options); });
   if (Watchdog* dog = runtime_->watchdog()) dog->set_hooks({&interrupt_timed_out_task, &log_watchdog_events});
 }
 
@@ -108,13 +102,22 @@ void NativeRuntime::set_timeout(py::handle timeout) {
 NativeRuntime::~NativeRuntime() {
   if (!runtime_) return;
   if (Runtime::current() == runtime_.get()) {
-    // Dropped from inside one of its own tasks: it cannot join itself here.
-    // A helper thread waits for that task to end and tears the runtime down.
-    std::thread([rt = std::move(runtime_)]() mutable { rt.reset(); }).detach();
+    // Dropped on one of its own threads (inside a task or an error
+    // callback): it cannot join itself here. A reaper thread waits for that
+    // to end and tears the runtime down.
+    reap_elsewhere(std::move(runtime_));
     return;
   }
-  py::gil_scoped_release nogil;
-  runtime_.reset();
+  if (python_exiting()) {
+    // Deallocated during interpreter exit (the exit hook was interrupted,
+    // say by a second Ctrl-C): never wait here for tasks that may never end;
+    // leave them behind if anything still runs.
+    if (!runtime_->drain_for(std::chrono::nanoseconds(0))) {
+      abandon();
+      return;
+    }
+  }
+  without_gil([&] { runtime_.reset(); });
 }
 
 Runtime& NativeRuntime::rt() const {
@@ -129,7 +132,7 @@ Runtime& NativeRuntime::rt() const {
 void NativeRuntime::abandon() noexcept {
   if (runtime_) note_abandoned(runtime_.get());
   (void)runtime_.release();
-  (void)permits_.release();
+  // The permits stay: tasks share them.
 }
 
 py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io) {
@@ -145,7 +148,7 @@ py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict 
   }
   py::object kw = PyDict_GET_SIZE(kwargs.ptr()) ? py::object(std::move(kwargs)) : py::object(py::none());
   auto* state = new PythonTaskState(py::reinterpret_borrow<py::object>(fn), std::move(args), std::move(kw),
-                                    task_name, permits_.get());
+                                    task_name, permits_);
   TaskStateRef ref = TaskStateRef::adopt(state);
   // No GIL release here: submitting is a few hundred nanoseconds and never
   // blocks on Python; releasing would cost more than it saves.
@@ -160,26 +163,22 @@ bool NativeRuntime::wait_all(std::optional<double> timeout_s) {
 void NativeRuntime::shutdown(bool wait) {
   if (abandoned()) return;  // nothing of it is left to stop
   if (Runtime::current() == runtime_.get()) {
-    throw std::logic_error("shutdown() called from inside one of this runtime's tasks would wait for itself");
+    throw std::logic_error("shutdown() called from a thread of this runtime (one of its tasks or callbacks) would "
+                           "wait for itself");
   }
   if (rt().is_shut_down()) return;
-  if (!wait) {
-    // Cancel queued tasks and ask running ones to stop (cancel() sets their
-    // token, which dft.cancelled() reads); again every round, for tasks the
-    // running ones submit meanwhile. shutdown(false) below would do this
-    // too, but only after the wait: doing it here keeps the interruptible
-    // wait in charge, and a cooperative task sees its token before anyone
-    // waits for it.
-    auto cancel_live = [this] {
-      for (auto& t : rt().registry().live_tasks()) t->cancel();
-    };
-    cancel_live();
-    while (!python::wait_all(rt(), 0.05)) cancel_live();
-  }
-  // Drain interruptibly (Ctrl-C works), then close and join.
-  python::wait_all(rt(), std::nullopt);
-  py::gil_scoped_release nogil;
-  rt().shutdown(wait);
+  // Close first, then drain: other threads that keep submitting are refused
+  // from now on, so the drain ends. The drain is interruptible (Ctrl-C); with
+  // wait=false it cancels what is live before every slice, for the tasks
+  // running ones submit meanwhile, and a cooperative task sees its token
+  // before anyone waits for it.
+  rt().close(/*everything=*/!wait);
+  python::drain(rt(), std::nullopt, /*cancel=*/!wait);
+  without_gil([&] { rt().shutdown(wait); });
+}
+
+bool NativeRuntime::drain(std::optional<double> timeout_s, bool cancel) {
+  return python::drain(rt(), checked_timeout(timeout_s), cancel);
 }
 
 void NativeRuntime::set_error_callback(py::object callback) {
@@ -231,7 +230,7 @@ py::dict NativeRuntime::progress(std::size_t max_tasks) const {
       wd["id"] = id_base + w.index;
       wd["pool"] = pool;
       wd["idle"] = w.task_id == 0;
-      wd["task"] = w.task_name;
+      wd["task"] = w.display_name();
       wd["queue_depth"] = w.queue_depth;
       wd["state"] = activity_name(w.activity);
       wd["tasks_run"] = w.tasks_run;
@@ -321,18 +320,20 @@ void register_native_runtime(py::module_& m) {
              return py::make_tuple(records, taken.dropped);
            })
       .def(
-          "owns", [](NativeRuntime& self, const NativeHandle& h) { return h.state->runtime() == &self.runtime(); },
+          "owns",
+          [](NativeRuntime& self, const NativeHandle& h) {
+            return h.state->host() == static_cast<TaskHost*>(&self.runtime());
+          },
           py::arg("handle"), "True when the handle's task was submitted to this runtime.")
       .def("abandon", &NativeRuntime::abandon)
       .def(
-          "cancel_pending",
-          [](NativeRuntime& self) {
-            // Queued tasks are cancelled; running ones are asked to stop.
-            std::size_t n = 0;
-            for (auto& t : self.runtime().registry().live_tasks()) n += t->cancel() ? 1 : 0;
-            return n;
-          },
+          "cancel_pending", [](NativeRuntime& self) { return self.runtime().cancel_live(); },
           "Cancels every queued task and sets the cancel token of running ones; returns how many were cancelled.")
+      .def("close", [](NativeRuntime& self, bool everything) { self.runtime().close(everything); },
+           py::arg("everything"),
+           "Refuses new work from outside (everything=True: from anywhere) from now on.")
+      .def("drain", &NativeRuntime::drain, py::arg("timeout") = py::none(), py::arg("cancel") = false,
+           "Waits (interruptibly) until nothing is active and no body runs; True when drained in time.")
       .def_property_readonly("threads", [](NativeRuntime& self) { return self.runtime().threads(); })
       .def_property_readonly("io_threads", [](NativeRuntime& self) { return self.runtime().io_threads(); })
       .def_property_readonly("python_threads", &NativeRuntime::python_threads)

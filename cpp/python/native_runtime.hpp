@@ -27,7 +27,12 @@ class NativeRuntime {
   // path): None when `fn` is not callable, else a dftracer.utils.TaskHandle.
   py::object submit_python(py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io);
   bool wait_all(std::optional<double> timeout_s);
+  // Closes to new work, then drains interruptibly (cancelling with
+  // wait=false), then joins. Idempotent.
   void shutdown(bool wait);
+  // The drain step alone, for the exit path: true when nothing is active and
+  // no body runs within `timeout_s` (with `cancel`, cancelling what is live).
+  bool drain(std::optional<double> timeout_s, bool cancel);
   void set_error_callback(py::object callback);
   py::dict progress(std::size_t max_tasks) const;
   bool is_responsive() const { return runtime_->is_responsive(); }
@@ -45,9 +50,9 @@ class NativeRuntime {
  private:
   Runtime& rt() const;
 
-  std::unique_ptr<PythonPermits> permits_;
+  // Shared with every Python task (which may outlive this object).
+  std::shared_ptr<PythonPermits> permits_;
   std::unique_ptr<Runtime> runtime_;
-  std::int64_t created_ns_;
 };
 
 void register_native_runtime(py::module_& m);

@@ -47,13 +47,26 @@ std::string PyResultTaskState::store_current_exception() {
   return describe_python_exception(exception_);
 }
 
+namespace {
+// GIL held: the Python task running its code on this thread now.
+thread_local PythonTaskState* tls_innermost = nullptr;
+}  // namespace
+
 PythonTaskState::PythonTaskState(py::object fn, py::tuple args, py::object kwargs, std::string name,
-                                 PythonPermits* permits)
+                                 std::shared_ptr<PythonPermits> permits)
     : PyResultTaskState(std::move(name)),
       fn_(std::move(fn)),
       args_(std::move(args)),
       kwargs_(std::move(kwargs)),
-      permits_(permits) {}
+      permits_(std::move(permits)) {}
+
+PythonTaskState* PythonTaskState::innermost_on_this_thread() noexcept { return tls_innermost; }
+
+py::object PythonTaskState::take_held_interrupt() {
+  py::object type = std::move(held_interrupt_);
+  held_interrupt_ = py::object();
+  return type;
+}
 
 PythonTaskState::~PythonTaskState() { drop_call(); }
 
@@ -81,6 +94,12 @@ void PythonTaskState::drop_call() {
 
 void PythonTaskState::interrupt(PyObject* exception_type) {
   if (!in_call_) return;
+  if (inner_ != nullptr) {
+    // Another task's code runs on that thread now: an asynchronous exception
+    // would hit it, not us. Raised from our get() once it returns.
+    held_interrupt_ = py::reinterpret_borrow<py::object>(exception_type);
+    return;
+  }
   if (PyThreadState_SetAsyncExc(thread_ident_, exception_type) > 0) interrupted_ = true;
 }
 
@@ -89,7 +108,7 @@ void PythonTaskState::run() {
     finish_failure(std::make_exception_ptr(PythonTaskError("the Python interpreter is exiting")));
     return;
   }
-  PythonPermits::Hold permit(permits_);
+  PythonPermits::Hold permit(permits_.get());
   bool ok;
   std::string message;
   {
@@ -98,15 +117,34 @@ void PythonTaskState::run() {
     ok = survive_finalization([&] {
       PyObject* kwargs = kwargs_ && !kwargs_.is_none() ? kwargs_.ptr() : nullptr;
       thread_ident_ = PyThread_get_thread_ident();
-    in_call_ = true;
-    PyObject* r = PyObject_Call(fn_.ptr(), args_.ptr(), kwargs);
-    in_call_ = false;
-    if (interrupted_) {
-      // An interrupt sent while the call was returning may still be pending
-      // on this thread: clear it so it cannot hit the worker's next task.
-      PyThreadState_SetAsyncExc(thread_ident_, nullptr);
-      interrupted_ = false;
-    }
+      outer_ = tls_innermost;
+      if (outer_ != nullptr) {
+        // We run inline inside the outer task's wait. An interrupt already
+        // sent to it may still be pending on this thread: take it back, or
+        // our code would raise the outer task's timeout.
+        outer_->inner_ = this;
+        if (outer_->interrupted_) {
+          PyThreadState_SetAsyncExc(thread_ident_, nullptr);
+          outer_->interrupted_ = false;
+          if (!outer_->held_interrupt_) {
+            outer_->held_interrupt_ = py::module_::import("dftracer.utils._core").attr("TaskTimeoutError");
+          }
+        }
+      }
+      tls_innermost = this;
+      in_call_ = true;
+      PyObject* r = PyObject_Call(fn_.ptr(), args_.ptr(), kwargs);
+      in_call_ = false;
+      tls_innermost = outer_;
+      if (outer_ != nullptr) outer_->inner_ = nullptr;
+      outer_ = nullptr;
+      if (interrupted_) {
+        // An interrupt sent while the call was returning may still be
+        // pending on this thread: clear it so it cannot hit the code that
+        // runs next here (the outer task, or the worker's next task).
+        PyThreadState_SetAsyncExc(thread_ident_, nullptr);
+        interrupted_ = false;
+      }
       if (r != nullptr) {
         store_result(py::reinterpret_steal<py::object>(r));
       } else {
@@ -116,6 +154,7 @@ void PythonTaskState::run() {
       fn_ = py::object();
       args_ = py::object();
       kwargs_ = py::object();
+      held_interrupt_ = py::object();
       return r != nullptr;
     });
   }

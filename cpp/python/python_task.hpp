@@ -11,6 +11,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -57,14 +58,26 @@ class PyResultTaskState : public TaskState {
 
 class PythonTaskState final : public PyResultTaskState {
  public:
+  // Shares `permits` with the runtime: a task may outlive the runtime's
+  // Python object (dropped inside one of its tasks), never what it uses.
   PythonTaskState(py::object fn, py::tuple args, py::object kwargs, std::string name,
-                  PythonPermits* permits);
+                  std::shared_ptr<PythonPermits> permits);
   ~PythonTaskState() override;
 
-  // GIL held. Raises `exception_type` inside the callable at its next
-  // bytecode boundary, if it is still running (timeouts). It cannot cut a
-  // C call short (time.sleep, a blocking read) but fires when it returns.
+  // GIL held. Raises `exception_type` inside the callable, if it is still
+  // running (timeouts), at its next bytecode boundary: it cannot cut a C
+  // call short (time.sleep, a blocking read) but fires when it returns.
+  // The interrupt reaches this task's own code only: while another task runs
+  // inline on the same thread (inside this one's get()), it is held back and
+  // raised from that get() when it returns (take_held_interrupt).
   void interrupt(PyObject* exception_type);
+
+  // GIL held. The Python task whose code runs on this thread right now
+  // (the innermost one, when tasks run inline inside others' waits), or null.
+  static PythonTaskState* innermost_on_this_thread() noexcept;
+  // GIL held. An interrupt held back while a task ran inline (see
+  // interrupt()): the exception type to raise now, or null.
+  py::object take_held_interrupt();
 
  protected:
   void run() override;
@@ -78,12 +91,16 @@ class PythonTaskState final : public PyResultTaskState {
   py::object fn_;
   py::object args_;  // a tuple
   py::object kwargs_;  // dict or None
-  PythonPermits* permits_;
+  std::shared_ptr<PythonPermits> permits_;
   // Guarded by the GIL: whether the callable is running, on which thread,
-  // and whether an asynchronous exception was sent to it.
+  // the task running inline inside it (innermost first), whether an
+  // asynchronous exception was sent to it, and one held back.
   bool in_call_ = false;
   bool interrupted_ = false;
   unsigned long thread_ident_ = 0;
+  PythonTaskState* outer_ = nullptr;  // the task whose wait we run inside
+  PythonTaskState* inner_ = nullptr;  // the task running inside our wait
+  py::object held_interrupt_;
 };
 
 // "TypeName: message" for a Python exception object (GIL held, never throws).

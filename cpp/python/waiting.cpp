@@ -9,7 +9,9 @@
 #include <new>
 #include <stdexcept>
 
+#include "gil.hpp"
 #include "python_permits.hpp"
+#include "python_task.hpp"
 
 namespace dftracer::utils::python {
 
@@ -21,16 +23,28 @@ constexpr auto kSlice = std::chrono::milliseconds(20);
 // Abandoned runtimes: a push-only list, never freed (there are a handful per
 // process at most).
 struct AbandonedNode {
-  const Runtime* runtime;
+  const TaskHost* runtime;
   AbandonedNode* next;
 };
 std::atomic<AbandonedNode*> g_abandoned{nullptr};
 
-bool is_abandoned(const Runtime* runtime) noexcept {
+bool is_abandoned(const TaskHost* runtime) noexcept {
   for (AbandonedNode* n = g_abandoned.load(std::memory_order_acquire); n; n = n->next) {
     if (n->runtime == runtime) return true;
   }
   return false;
+}
+
+// GIL held, after a wait of the task running on this thread: a timeout that
+// reached it while another task ran inline inside this wait is raised here,
+// at the first point where its own code runs again.
+void raise_held_interrupt() {
+  PythonTaskState* self = PythonTaskState::innermost_on_this_thread();
+  if (self == nullptr) return;
+  py::object type = self->take_held_interrupt();
+  if (!type) return;
+  PyErr_SetString(type.ptr(), ("task '" + self->name() + "' timed out while it waited").c_str());
+  throw py::error_already_set();
 }
 
 // Waits in slices until `ready(slice)` says done or the deadline passes.
@@ -47,12 +61,10 @@ bool sliced_wait(std::optional<double> timeout_s, WaitSlice&& wait_slice) {
       auto left = *deadline - clock::now();
       if (left < slice) slice = std::chrono::duration_cast<std::chrono::nanoseconds>(left);
     }
-    bool done;
-    {
-      py::gil_scoped_release nogil;
+    bool done = without_gil([&] {
       PythonPermits::Pause pause;
-      done = wait_slice(slice);
-    }
+      return wait_slice(slice);
+    });
     if (done) return true;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     if (deadline && clock::now() >= *deadline) return false;
@@ -68,7 +80,8 @@ std::optional<double> checked_timeout(std::optional<double> timeout_s) {
 }
 
 void note_abandoned(const Runtime* runtime) noexcept {
-  auto* node = new (std::nothrow) AbandonedNode{runtime, g_abandoned.load(std::memory_order_relaxed)};
+  const TaskHost* host = runtime;
+  auto* node = new (std::nothrow) AbandonedNode{host, g_abandoned.load(std::memory_order_relaxed)};
   if (!node) return;
   // release: a reader that finds the node sees its fields.
   while (!g_abandoned.compare_exchange_weak(node->next, node, std::memory_order_release,
@@ -78,27 +91,36 @@ void note_abandoned(const Runtime* runtime) noexcept {
 
 bool wait_task(TaskState& task, std::optional<double> timeout_s) {
   if (task.done()) return true;
-  if (task.runtime() && is_abandoned(task.runtime())) {
+  if (task.host() && is_abandoned(task.host())) {
     throw std::runtime_error("task '" + task.name() +
                              "' belongs to a dftracer.utils Runtime whose threads are gone (created before "
                              "os.fork(), or left behind at exit); it will never finish");
   }
+  bool done;
   if (!timeout_s && Executor::current() != nullptr) {
     // A worker: no signals to watch for; may run the task inline.
-    py::gil_scoped_release nogil;
-    PythonPermits::Pause pause;
-    task.wait();
-    return true;
+    without_gil([&] {
+      PythonPermits::Pause pause;
+      task.wait();
+    });
+    done = true;
+  } else {
+    done = sliced_wait(timeout_s, [&](std::chrono::nanoseconds slice) { return task.wait_for(slice); });
   }
-  return sliced_wait(timeout_s, [&](std::chrono::nanoseconds slice) { return task.wait_for(slice); });
+  raise_held_interrupt();
+  return done;
 }
 
 bool wait_all(Runtime& runtime, std::optional<double> timeout_s) {
-  if (Runtime::current() == &runtime) {
-    throw std::logic_error("wait_all() called from inside one of this runtime's tasks would wait for itself");
-  }
-  if (runtime.active() == 0) return true;
+  if (runtime.active() == 0 && Runtime::current() != &runtime) return true;
   return sliced_wait(timeout_s, [&](std::chrono::nanoseconds slice) { return runtime.wait_all_for(slice); });
+}
+
+bool drain(Runtime& runtime, std::optional<double> timeout_s, bool cancel) {
+  return sliced_wait(timeout_s, [&](std::chrono::nanoseconds slice) {
+    if (cancel) runtime.cancel_live();  // again each slice: running tasks may submit more
+    return runtime.drain_for(slice);
+  });
 }
 
 }  // namespace dftracer::utils::python

@@ -22,6 +22,10 @@ bool wait_task(TaskState& task, std::optional<double> timeout_s);
 // Runtime::wait_all with the same rules.
 bool wait_all(Runtime& runtime, std::optional<double> timeout_s);
 
+// Until nothing is active and no body runs (Runtime::drain_for), with the
+// same rules; with `cancel`, cancels what is live before every slice.
+bool drain(Runtime& runtime, std::optional<double> timeout_s, bool cancel);
+
 // Records a runtime whose threads are gone (inherited through os.fork, or
 // left behind at exit): waiting for its unfinished tasks raises RuntimeError
 // instead of blocking forever. Lock-free, so it is safe in a forked child.

@@ -5,32 +5,20 @@
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #if defined(__linux__)
 #include <sched.h>
 #endif
-#if defined(__unix__) || defined(__APPLE__)
-#include <pthread.h>
-#include <signal.h>
-#endif
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
 
-#include "dftracer/utils/core/task_state.hpp"
+#include "dftracer/utils/core/cpu_relax.hpp"
+#include "dftracer/utils/core/errors.hpp"
+#include "dftracer/utils/core/thread_start.hpp"
 
 namespace dftracer::utils {
 
 namespace {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 // How long an out-of-work worker keeps looking before it parks. A futex wake
 // costs ~19 us here, so a worker that just ran out of work spins a little in
@@ -113,7 +101,16 @@ Executor::Executor(ExecutorOptions options)
     bool spare = i >= threads_;
     workers_.push_back(std::make_unique<Worker>(static_cast<std::uint32_t>(i), spare, spare ? 64 : 256));
   }
-  for (std::size_t i = 0; i < threads_; ++i) start_worker(*workers_[i]);
+  for (std::size_t i = 0; i < threads_; ++i) {
+    try {
+      start_worker(*workers_[i]);
+    } catch (const std::system_error& e) {
+      // Never unwind with joinable threads (std::terminate): stop the ones
+      // that started, then report which limit was hit.
+      stop();
+      throw ThreadStartError(describe_thread_start_failure(options_.name + " worker", i, threads_, e));
+    }
+  }
 }
 
 Executor::~Executor() {
@@ -121,7 +118,7 @@ Executor::~Executor() {
   // Anything still queued never ran: drop task references; coroutine frames
   // belong to their parents and are left alone.
   auto drop = [](WorkItem w) {
-    if (w.is_task()) w.as_task()->release();
+    if (w.is_task()) w.as_task()->discard_from_queue();
   };
   while (WorkItem w = injection_.pop()) drop(w);
   for (auto& worker : workers_) {
@@ -130,27 +127,24 @@ Executor::~Executor() {
 }
 
 void Executor::start_worker(Worker& w) {
+  // Counted before the thread exists (it may park at once); undone if the
+  // system refuses the thread, before anybody depends on it.
   w.use.store(Worker::Use::live, std::memory_order_relaxed);
   w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
   live_and_blocked_.fetch_add(kLiveOne, std::memory_order_seq_cst);
   idle_.add_worker();
   std::uint32_t hw = high_water_.load(std::memory_order_relaxed);
-  while (hw < w.index + 1 &&
-         !high_water_.compare_exchange_weak(hw, w.index + 1, std::memory_order_release)) {
+  while (hw < w.index + 1 && !high_water_.compare_exchange_weak(hw, w.index + 1, std::memory_order_release)) {
   }
-#if defined(__unix__) || defined(__APPLE__)
-  // Workers block asynchronous signals (they inherit the creator's mask), so
-  // Ctrl-C is delivered to a thread that can act on it, typically a main
-  // thread waiting on a handle: its futex wait returns early (EINTR).
-  sigset_t all, previous;
-  sigfillset(&all);
-  for (int sync_signal : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) sigdelset(&all, sync_signal);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  w.thread = std::thread([this, &w] { worker_main(w); });
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-#else
-  w.thread = std::thread([this, &w] { worker_main(w); });
-#endif
+  try {
+    w.thread = start_runtime_thread([this, &w] { worker_main(w); });
+  } catch (...) {
+    idle_.remove_worker(false);
+    live_and_blocked_.fetch_sub(kLiveOne, std::memory_order_seq_cst);
+    w.slot.activity.store(WorkerActivity::retired, std::memory_order_relaxed);
+    w.use.store(Worker::Use::free, std::memory_order_release);
+    throw;
+  }
 }
 
 Executor* Executor::current() noexcept { return tls_worker.executor; }
@@ -241,6 +235,19 @@ std::size_t Executor::queued_hint() const noexcept {
   return total;
 }
 
+std::size_t Executor::tasks_running() const noexcept {
+  std::size_t n = 0;
+  std::uint32_t hw = high_water_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < hw; ++i) {
+    const Worker& w = *workers_[i];
+    if (w.use.load(std::memory_order_acquire) == Worker::Use::live &&
+        w.slot.task_id.load(std::memory_order_acquire) != 0) {
+      ++n;
+    }
+  }
+  return n;
+}
+
 std::size_t Executor::live_threads() const noexcept {
   return static_cast<std::size_t>(live_and_blocked_.load(std::memory_order_relaxed) >> 32);
 }
@@ -251,9 +258,7 @@ std::size_t Executor::blocked_workers() const noexcept {
 
 void Executor::run_item(Worker&, WorkItem item) {
   if (item.is_task()) {
-    TaskState* s = item.as_task();
-    s->run_if_claimed();
-    s->release();  // the queue entry's reference
+    item.as_task()->run_from_queue();
   } else {
     item.as_coroutine().resume();
   }
@@ -377,8 +382,16 @@ bool Executor::start_spare() {
     Worker::Use use = w.use.load(std::memory_order_acquire);
     if (use == Worker::Use::live) continue;
     if (w.thread.joinable()) w.thread.join();  // a retired spare: reuse its slot
+    try {
+      start_worker(w);
+    } catch (const std::system_error&) {
+      // Called from a blocking wait (BlockingScope, noexcept): the system
+      // refusing one more thread must not end the process. The wait goes
+      // on without a spare; the watchdog sees the starvation and reports.
+      spare_start_failures_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
     spares_started_.fetch_add(1, std::memory_order_relaxed);
-    start_worker(w);
     return true;
   }
   // Every spare slot is in use: the blocked worker just waits. Progress can
@@ -434,17 +447,6 @@ void Executor::stop() {
   }
 }
 
-std::vector<WorkerSlot*> Executor::slots() {
-  std::vector<WorkerSlot*> out;
-  std::uint32_t n = high_water_.load(std::memory_order_acquire);
-  for (std::uint32_t i = 0; i < n; ++i) {
-    // Slots outlive their threads (they are never freed before the
-    // executor), so reading a retiring worker's slot is harmless.
-    if (workers_[i]->use.load(std::memory_order_acquire) == Worker::Use::live) out.push_back(&workers_[i]->slot);
-  }
-  return out;
-}
-
 std::vector<Executor::WorkerView> Executor::workers_view() const {
   std::vector<WorkerView> out;
   std::uint32_t n = high_water_.load(std::memory_order_acquire);
@@ -459,12 +461,13 @@ std::vector<Executor::WorkerView> Executor::workers_view() const {
     v.activity = s.activity.load(std::memory_order_relaxed);
     v.task_id = s.task_id.load(std::memory_order_relaxed);
     if (v.task_id) {
-      // Unnamed tasks publish an empty name (it is formatted here, on read,
-      // not per task). A read that kept racing with the worker shows no name.
-      // task_id and the name are read separately, so either may be one task
-      // staler than the other, as before.
+      // Unnamed tasks publish an empty name (the runtime formats it on
+      // read, not per task). A read that kept racing with the worker shows
+      // no name: task_id and the name are read separately, so either may be
+      // one task staler than the other.
       if (auto name = s.read_name()) {
-        v.task_name = name->empty() ? TaskState::automatic_name(v.task_id) : std::move(*name);
+        v.task_name = std::move(*name);
+        v.name_known = true;
       }
     }
     v.task_since_ns = s.task_since_ns.load(std::memory_order_relaxed);

@@ -75,7 +75,7 @@ void Registry::on_started(TaskState& task) {
   shard_of(task).started.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Registry::on_finished(TaskState& task) {
+void Registry::on_finished(TaskState& task, TaskStatus from) {
   Shard& shard = shard_of(task);
   TaskStatus status = task.status();
   bool linked = false;
@@ -92,12 +92,12 @@ void Registry::on_finished(TaskState& task) {
       case TaskStatus::completed: ++shard.completed; break;
       case TaskStatus::failed: ++shard.failed; break;
       case TaskStatus::timed_out: ++shard.timed_out; break;
-      case TaskStatus::cancelled:
-        ++shard.cancelled;
-        if (task.start_ns() == 0) ++shard.cancelled_before_start;
-        break;
+      case TaskStatus::cancelled: ++shard.cancelled; break;
       default: break;
     }
+    // Queued ones never start: they leave `queued` here, whatever their end
+    // (a global timeout times out queued tasks too).
+    if (from == TaskStatus::queued) ++shard.finished_before_start;
     if (!shard.ring.empty()) {
       // Assigning into the slot reuses its string buffer: no allocation
       // once the ring has warmed up.
@@ -140,7 +140,7 @@ void Registry::on_finished(TaskState& task) {
 
 RegistryTotals Registry::totals() const {
   RegistryTotals t;
-  std::uint64_t started = 0, cancelled_before_start = 0;
+  std::uint64_t started = 0, finished_before_start = 0;
   for (const auto& shard : shards_) {
     std::lock_guard lock(shard.mu);
     t.submitted += shard.submitted;
@@ -148,12 +148,16 @@ RegistryTotals Registry::totals() const {
     t.failed += shard.failed;
     t.cancelled += shard.cancelled;
     t.timed_out += shard.timed_out;
-    cancelled_before_start += shard.cancelled_before_start;
+    finished_before_start += shard.finished_before_start;
     started += shard.started.load(std::memory_order_relaxed);
   }
   auto sub = [](std::uint64_t a, std::uint64_t b) { return a > b ? a - b : 0; };
-  t.queued = sub(t.submitted, started + cancelled_before_start);
-  t.running = sub(started, t.completed + t.failed + t.timed_out + (t.cancelled - cancelled_before_start));
+  std::uint64_t finished = t.completed + t.failed + t.cancelled + t.timed_out;
+  // Each shard is read under its lock, but the shards one after another: a
+  // task counted as started in one and finished in another may be seen half
+  // way, hence the clamping.
+  t.queued = sub(t.submitted, started + finished_before_start);
+  t.running = sub(started, sub(finished, finished_before_start));
   return t;
 }
 
@@ -217,17 +221,6 @@ Registry::UnreportedFailures Registry::take_unreported_failures() {
   out.records.swap(unreported_);
   out.dropped = unreported_dropped_;
   unreported_dropped_ = 0;
-  return out;
-}
-
-std::vector<TaskStateRef> Registry::queued_tasks() const {
-  std::vector<TaskStateRef> out;
-  for (const auto& shard : shards_) {
-    std::lock_guard lock(shard.mu);
-    for (TaskState* t = shard.head; t; t = t->reg_next_) {
-      if (t->status() == TaskStatus::queued) out.push_back(TaskStateRef::share(t));
-    }
-  }
   return out;
 }
 

@@ -1,15 +1,24 @@
-// Runtime lifecycle: submit, wait_all, shutdown (see runtime.hpp).
+// Runtime lifecycle: submit, wait_all, shutdown, and the TaskHost side (see
+// runtime.hpp).
 #include "dftracer/utils/core/runtime.hpp"
 
 #include <stdexcept>
 #include <vector>
 
 #include "dftracer/utils/core/forced_unwind.hpp"
-#include "dftracer/utils/core/futex.hpp"
+#include "dftracer/utils/core/thread_role.hpp"
+#include "dftracer/utils/core/thread_start.hpp"
 
 namespace dftracer::utils {
 
 Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)), registry_(options_.registry) {
+  check_pool_size("threads", options_.threads);
+  check_pool_size("io_threads", options_.io_threads);
+  check_pool_size("max_spare_threads", options_.max_spare_threads);
+  // A failure below unwinds through the members built so far: each stops
+  // and joins its own threads, so nothing is left running.
+  callbacks_ = std::make_unique<CallbackThread>(this, options_.on_worker_exit);
+
   ExecutorOptions compute;
   compute.threads = options_.threads;
   compute.max_spare_threads = options_.max_spare_threads;
@@ -42,40 +51,59 @@ Runtime::~Runtime() {
   try {
     shutdown(false);
   } catch (...) {
-    // Destroyed from one of its own workers: nothing safe is left to do but
-    // let the executors' destructors refuse as well.
+    // Destroyed from one of its own threads: nothing safe is left to do but
+    // let the members' destructors refuse as well.
+    return;
   }
+  // A thread that settled the last task (or ended the last body) may still
+  // be waking waiters inside the counters: wait for it to leave.
+  active_.wait_quiet();
+  bodies_.wait_quiet();
 }
 
 Runtime* Runtime::current() noexcept {
-  Executor* ex = Executor::current();
-  return ex ? static_cast<Runtime*>(ex->owner()) : nullptr;
+  if (Executor* ex = Executor::current()) return static_cast<Runtime*>(ex->owner());
+  return static_cast<Runtime*>(const_cast<void*>(ThreadRole::owner()));
+}
+
+void Runtime::refuse_from_own_thread(const char* what) const {
+  if (current() == this) {
+    throw std::logic_error(std::string(what) +
+                           " called from a thread of this runtime (one of its tasks or callbacks) would wait for "
+                           "itself");
+  }
 }
 
 void Runtime::submit_state(TaskState& state, Pool pool) {
-  // Count first, then check: shutdown() closes, then waits for active_ to
-  // drain, so either it sees our count and waits for us, or we see it closed.
-  active_.fetch_add(1, std::memory_order_seq_cst);
+  // Count first, then check: close() is followed by a drain, so either the
+  // drain sees our count and waits for us, or we see it closed.
+  active_.add();
   bool refused = closed_.load(std::memory_order_seq_cst) ||
                  (!accepting_external_.load(std::memory_order_seq_cst) && current() != this);
   if (refused) {
-    settle_one();
+    active_.remove_one();
     throw RuntimeShutdownError();
   }
-  state.id_ = next_id_.fetch_add(1, std::memory_order_relaxed);
-  state.runtime_ = this;
   Executor& target = pool == Pool::io ? *io_ : *compute_;
-  state.executor_ = &target;
-  state.submit_ns_ = now_ns();
+  state.attach(this, &target, next_id_.fetch_add(1, std::memory_order_relaxed), now_ns());
   registry_.on_submitted(state);
   state.add_ref();  // the queue entry's reference
   target.schedule(WorkItem::task(&state));
   if (watchdog_) watchdog_->wake_if_idle();
 }
 
-void Runtime::task_finished(TaskState& task) {
+void Runtime::on_task_started(TaskState& task, std::int64_t start_ns) noexcept {
+  registry_.on_started(task);
+  std::int64_t timeout = default_task_timeout_ns();
+  if (timeout > 0) {
+    task.set_deadline_ns(start_ns + timeout);
+    if (watchdog_) watchdog_->track_deadline(task);
+  }
+}
+
+void Runtime::on_task_finished(TaskState& task, TaskStatus from) {
   if (task.deadline_ns() != 0 && watchdog_) watchdog_->untrack_deadline(task);
-  registry_.on_finished(task);
+  registry_.on_finished(task, from);
   TaskStatus s = task.status();
   if (s != TaskStatus::failed && s != TaskStatus::timed_out) return;
   std::shared_ptr<FailureHook> hook;
@@ -92,76 +120,83 @@ void Runtime::task_finished(TaskState& task) {
   }
 }
 
-void Runtime::task_settled() noexcept { settle_one(); }
+bool Runtime::finishes_on_this_thread() const noexcept {
+  if (Executor* ex = Executor::current()) return ex->owner() == this;
+  return ThreadRole::kind() == ThreadRole::Kind::callback && ThreadRole::owner() == this;
+}
 
-void Runtime::settle_one() noexcept {
-  if (active_.fetch_sub(1, std::memory_order_seq_cst) == 1) {
-    idle_epoch_.fetch_add(1, std::memory_order_seq_cst);
-    // Skip the syscall when nobody waits (the common case between batches).
-    if (wait_all_waiters_.load(std::memory_order_seq_cst) != 0) futex_wake_all(idle_epoch_);
-  }
+void Runtime::finish_elsewhere(TaskState& task, TaskStatus from) {
+  // The task stays active (wait_all waits) until its tail has run there.
+  callbacks_->post([ref = TaskStateRef::share(&task), from] { ref->run_tail(from); });
+}
+
+std::uint64_t Runtime::bodies_running() const noexcept {
+  return bodies_.count() + compute_->tasks_running() + io_->tasks_running();
 }
 
 void Runtime::wait_all() {
-  if (current() == this) {
-    throw std::logic_error("wait_all() called from inside one of this runtime's tasks would wait for itself");
-  }
-  if (active_.load(std::memory_order_seq_cst) == 0) return;
-  wait_all_waiters_.fetch_add(1, std::memory_order_seq_cst);
-  for (;;) {
-    std::uint32_t epoch = idle_epoch_.load(std::memory_order_seq_cst);
-    if (active_.load(std::memory_order_seq_cst) == 0) break;
-    futex_wait(idle_epoch_, epoch);
-  }
-  wait_all_waiters_.fetch_sub(1, std::memory_order_seq_cst);
+  refuse_from_own_thread("wait_all()");
+  active_.wait_zero();
 }
 
 bool Runtime::wait_all_for(std::chrono::nanoseconds timeout) {
-  if (current() == this) {
-    throw std::logic_error("wait_all() called from inside one of this runtime's tasks would wait for itself");
-  }
-  if (active_.load(std::memory_order_seq_cst) == 0) return true;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  wait_all_waiters_.fetch_add(1, std::memory_order_seq_cst);
-  bool drained = false;
-  for (;;) {
-    std::uint32_t epoch = idle_epoch_.load(std::memory_order_seq_cst);
-    if (active_.load(std::memory_order_seq_cst) == 0) {
-      drained = true;
-      break;
-    }
-    auto left = deadline - std::chrono::steady_clock::now();
-    if (left.count() <= 0) break;
-    futex_wait_for(idle_epoch_, epoch, left);
-  }
-  wait_all_waiters_.fetch_sub(1, std::memory_order_seq_cst);
-  return drained;
+  refuse_from_own_thread("wait_all()");
+  return active_.wait_zero_for(timeout);
 }
 
-void Runtime::shutdown(bool wait) {
-  if (current() == this) {
-    throw std::logic_error("shutdown() called from inside one of this runtime's tasks would wait for itself");
-  }
-  std::lock_guard lock(shutdown_mu_);
-  if (shut_down_.load(std::memory_order_acquire)) return;
+void Runtime::close(bool everything) {
   accepting_external_.store(false, std::memory_order_seq_cst);
-  if (!wait) {
-    closed_.store(true, std::memory_order_seq_cst);
-    // Queued tasks first, then ask running ones to stop: a running task that
-    // stops frees its worker, which would run queued tasks before one pass
-    // over the list reached them.
-    std::vector<TaskStateRef> live = registry_.live_tasks();
-    for (auto& t : live) {
-      if (t->status() == TaskStatus::queued) t->cancel();
-    }
-    for (auto& t : live) t->cancel();  // running: sets the cooperative token
+  if (everything) closed_.store(true, std::memory_order_seq_cst);
+}
+
+std::size_t Runtime::cancel_live() {
+  std::vector<TaskStateRef> live = registry_.live_tasks();
+  std::size_t cancelled = 0;
+  for (auto& t : live) {
+    if (t->status() == TaskStatus::queued && t->cancel()) ++cancelled;
   }
-  wait_all();
-  closed_.store(true, std::memory_order_seq_cst);
-  wait_all();
+  for (auto& t : live) t->cancel();  // running: sets the cooperative token
+  return cancelled;
+}
+
+bool Runtime::drain_for(std::chrono::nanoseconds timeout) {
+  refuse_from_own_thread("shutdown()");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (!active_.wait_zero_for(timeout)) return false;
+  // Bodies outlive their settle only after a timeout: poll them briefly
+  // rather than give every task a second counter to keep.
+  for (auto pause = std::chrono::microseconds(50); bodies_running() != 0;) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(pause);
+    if (pause < std::chrono::milliseconds(5)) pause *= 2;
+  }
+  return active_.count() == 0;
+}
+
+void Runtime::stop_threads() {
+  // Nothing is active and no body runs: no new work can appear. The
+  // watchdog first (it posts to the callback thread), then the pools, then
+  // the callback thread, which runs what was posted to it.
   if (watchdog_) watchdog_->stop();
   compute_->stop();
   io_->stop();
+  callbacks_->stop();
+}
+
+void Runtime::shutdown(bool wait) {
+  refuse_from_own_thread("shutdown()");
+  std::lock_guard lock(shutdown_mu_);
+  if (shut_down_.load(std::memory_order_acquire)) return;
+  close(/*everything=*/!wait);
+  if (!wait) cancel_live();
+  // Tasks submitted by running tasks keep arriving until those finish; a
+  // pass that finds nothing active and nothing running ends it.
+  while (!drain_for(std::chrono::milliseconds(50))) {
+    if (!wait) cancel_live();
+  }
+  close(/*everything=*/true);
+  drain_for(std::chrono::hours(24));
+  stop_threads();
   shut_down_.store(true, std::memory_order_release);
 }
 

@@ -10,6 +10,8 @@
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/runtime.hpp"
+#include "dftracer/utils/core/thread_role.hpp"
+#include "dftracer/utils/core/thread_start.hpp"
 
 namespace dftracer::utils {
 
@@ -38,7 +40,16 @@ std::string format_duration(std::int64_t ns) {
 Watchdog::Watchdog(Runtime& runtime, WatchdogOptions options) : runtime_(runtime), options_(options) {
   if (options_.max_temporary_workers == 0) options_.max_temporary_workers = runtime_.threads();
   last_progress_ns_ = now_ns();
-  if (options_.interval.count() > 0) thread_ = std::thread([this] { run(); });
+  if (options_.interval.count() > 0) {
+    try {
+      thread_ = start_runtime_thread([this] {
+        ThreadRole::Scope role(ThreadRole::Kind::watchdog, &runtime_);
+        run();
+      });
+    } catch (const std::system_error& e) {
+      throw ThreadStartError(describe_thread_start_failure("watchdog", 0, 1, e));
+    }
+  }
 }
 
 Watchdog::~Watchdog() {
@@ -129,6 +140,9 @@ void Watchdog::run() {
 }
 
 void Watchdog::time_out(TaskState& task, const std::string& why) {
+  // Final at once (no claim can start the body any more); the finishing
+  // steps are posted to the callback thread by the task's host, since this
+  // thread does not finish tasks itself (Runtime::finishes_on_this_thread).
   if (!task.finish_timed_out(std::make_exception_ptr(TaskTimeoutError(why)))) return;
   task.request_cancel();
   timed_out_.fetch_add(1, std::memory_order_relaxed);
@@ -137,7 +151,9 @@ void Watchdog::time_out(TaskState& task, const std::string& why) {
     std::lock_guard lock(mu_);
     hook = hooks_.on_timeout;
   }
-  if (hook) hook(task);
+  if (hook) {
+    runtime_.callbacks().post([hook = std::move(hook), ref = TaskStateRef::share(&task)] { hook(*ref); });
+  }
 }
 
 void Watchdog::emit(std::vector<WatchdogEvent>& events) {
@@ -147,8 +163,14 @@ void Watchdog::emit(std::vector<WatchdogEvent>& events) {
     std::lock_guard lock(mu_);
     hook = hooks_.on_events;
   }
-  if (hook) hook(events);
+  if (hook) runtime_.callbacks().post([hook = std::move(hook), events = std::move(events)] { hook(events); });
   events.clear();
+}
+
+void Watchdog::release_elsewhere(std::vector<TaskStateRef>& refs) {
+  if (refs.empty()) return;
+  runtime_.callbacks().post([refs = std::move(refs)] {});
+  refs.clear();
 }
 
 void Watchdog::sample() {
@@ -165,10 +187,12 @@ void Watchdog::sample() {
                         "runtime timeout of " + format_duration(global_timeout_ns_.load()) +
                             " passed: timing out every queued and running task"});
     }
-    for (TaskStateRef& t : runtime_.registry().live_tasks()) {
+    std::vector<TaskStateRef> live = runtime_.registry().live_tasks();
+    for (TaskStateRef& t : live) {
       time_out(*t, "task '" + t->name() + "' stopped: the runtime timeout of " +
                        format_duration(global_timeout_ns_.load()) + " passed");
     }
+    release_elsewhere(live);
   }
 
   // 2. Per-task deadlines, from the tracked set (see track_deadline).
@@ -185,22 +209,21 @@ void Watchdog::sample() {
                           format_duration(deadline - task->start_ns()));
     }
   }
-  with_deadline.clear();
+  release_elsewhere(with_deadline);
 
-  // 3. Long runners, from the worker slots.
+  // 3. Long runners, from what the workers publish (no task reference).
   std::vector<std::string> long_runners;
+  const std::int64_t long_ns = std::chrono::nanoseconds(options_.long_task_threshold).count();
   for (Executor* ex : {&runtime_.compute(), &runtime_.io()}) {
-    for (WorkerSlot* slot : ex->slots()) {
-      TaskStateRef task = slot->acquire_current();
-      if (!task || task->done()) continue;
-      std::int64_t ran = now - task->start_ns();
-      if (task->start_ns() != 0 && ran >= std::chrono::nanoseconds(options_.long_task_threshold).count() &&
-          reported_long_.insert(task->id()).second) {
+    for (const auto& w : ex->workers_view()) {
+      if (w.task_id == 0 || w.task_since_ns == 0) continue;
+      std::int64_t ran = now - w.task_since_ns;
+      if (ran >= long_ns && reported_long_.insert(w.task_id).second) {
         // Appended piecewise: "'" + std::string&& trips a GCC 12 -Wrestrict
         // false positive.
         std::string entry = "'";
-        entry += task->name();
-        entry += "' (id " + std::to_string(task->id()) + ", " + format_seconds(ran) + ")";
+        entry += display_task_name(w.task_id, w.task_name);
+        entry += "' (id " + std::to_string(w.task_id) + ", " + format_seconds(ran) + ")";
         long_runners.push_back(std::move(entry));
       }
     }

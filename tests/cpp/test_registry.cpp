@@ -74,8 +74,9 @@ TEST(Registry, LiveListShowsQueuedAndRunningTasksOnly) {
   EXPECT_EQ(live[1].status, TaskStatus::queued);
   EXPECT_EQ(live[1].start_ns, 0);
   EXPECT_EQ(rt.registry().live(1).size(), 1u);
-  EXPECT_EQ(rt.registry().queued_tasks().size(), 1u);
   EXPECT_EQ(rt.registry().live_tasks().size(), 2u);
+  EXPECT_EQ(rt.registry().totals().queued, 1u);
+  EXPECT_EQ(rt.registry().totals().running, 1u);
 
   gate.open();
   rt.wait_all();
@@ -103,7 +104,8 @@ TEST(Registry, UnnamedTasksReadAsTaskIdInEveryView) {
   auto view = rt.compute().workers_view();
   ASSERT_EQ(view.size(), 1u);
   EXPECT_EQ(view[0].task_id, running.id());
-  EXPECT_EQ(view[0].task_name, running_name);
+  EXPECT_EQ(view[0].display_name(), running_name);
+  EXPECT_EQ(view[0].task_name, "");  // published as given: formatted on read
 
   ASSERT_TRUE(queued.cancel());
   try {

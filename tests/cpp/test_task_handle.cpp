@@ -309,24 +309,36 @@ TEST(BlockingWait, NestedGetWithStealingOnTwoThreadsDoesNotDeadlock) {
 // starts a spare worker while the waiter is blocked.
 TEST(BlockingWait, WaitOnATaskThatNeedsAnotherWorkerStartsASpare) {
   Runtime rt({.threads = 1, .io_threads = 1});
-  std::atomic<bool> b_started{false};
-  std::atomic<bool> a_saw_b{false};
   auto a = rt.submit([&] {
-    // B is queued in our own deque; only another worker can steal it while
-    // we are blocked in wait_for (which never runs a task inline).
-    auto b = rt.submit([&] {
-      b_started = true;
-      // B finishes only after A has observed it running: both at once.
-      return wait_until([&] { return a_saw_b.load(); }, 20s) ? 2 : -1;
-    });
-    for (int i = 0; i < 2000 && !b.wait_for(5ms); ++i) {
-      if (b_started.load()) a_saw_b = true;
+    // C sits in our own deque; B, on the I/O pool, waits for C. Our wait on
+    // B cannot run B here (another pool), and B's cannot run C there: only a
+    // second compute worker can, started because we block.
+    auto c = rt.submit([] { return 2; });
+    auto b = rt.submit([&c] { return c.get() * 10; }, "b", Pool::io);
+    for (int i = 0; i < 4000 && !b.wait_for(5ms); ++i) {
     }
     return b.get();
   });
-  EXPECT_EQ(a.get(), 2);
+  EXPECT_EQ(a.get(), 20);
   EXPECT_GE(rt.compute().spares_started_total(), 1u);
   EXPECT_TRUE(wait_until([&] { return rt.compute().live_threads() == 1u; }, 10s)) << "spare did not retire";
+}
+
+TEST(BlockingWait, WaitWithATimeoutRunsAStillQueuedTaskInline) {
+  // A chain of get(timeout) on one worker: each level's task is still queued
+  // in our deque, so the wait runs it here instead of waiting for a spare
+  // (there may be none to spare) until the timeout fires.
+  Runtime rt({.threads = 1, .io_threads = 1, .max_spare_threads = 0});
+  std::function<int(int)> level = [&](int depth) -> int {
+    if (depth == 0) return 0;
+    auto h = rt.submit([&level, depth] { return level(depth - 1); });
+    if (!h.wait_for(60s)) return -1000000;
+    return h.get() + 1;
+  };
+  auto top = rt.submit([&] { return level(300); });
+  EXPECT_TRUE(top.wait_for(30s)) << "a deep chain of timed waits stalled";
+  EXPECT_EQ(top.get(), 300);
+  EXPECT_EQ(rt.compute().spares_started_total(), 0u);
 }
 
 TEST(BlockingWait, GetOnASuspendedCoroutineTaskStartsASpare) {

@@ -25,4 +25,11 @@ class TaskTimeoutError : public std::runtime_error {
   explicit TaskTimeoutError(const std::string& message) : std::runtime_error(message) {}
 };
 
+// The system refused to start one of the runtime's threads; the message
+// names the limit (see thread_start.hpp).
+class ThreadStartError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace dftracer::utils

@@ -7,8 +7,13 @@
 // rounds, then parks on a futex; IdleCoordinator decides who wakes.
 //
 // Blocking: a worker about to block in a wait calls BlockingScope, which
-// starts a temporary ("spare") worker when fewer than `threads` workers would
-// be left running. Spares retire when they find no work and are surplus.
+// starts a temporary worker (a "spare") when fewer than `threads` workers
+// would be left running. Spares retire when they find no work and are
+// surplus. The watchdog starts them too, on starvation.
+//
+// Starting: a thread the system refuses is a ThreadStartError from the
+// constructor (the threads already started are stopped first) and, for a
+// spare, a count (spare_start_failures); never std::terminate.
 #pragma once
 
 #include <atomic>
@@ -23,6 +28,7 @@
 #include "dftracer/utils/core/chase_lev_deque.hpp"
 #include "dftracer/utils/core/idle_coordinator.hpp"
 #include "dftracer/utils/core/injection_queue.hpp"
+#include "dftracer/utils/core/task_status.hpp"
 #include "dftracer/utils/core/work_item.hpp"
 #include "dftracer/utils/core/worker_slot.hpp"
 
@@ -95,15 +101,22 @@ class Executor {
     bool spare;
     WorkerActivity activity;
     std::uint64_t task_id;
-    std::string task_name;
+    std::string task_name;  // as published: empty for an automatic name
+    bool name_known;        // false when the name could not be read
+    // The name to show: as given, "task-<id>" for an automatic one, empty
+    // when no task runs or the name could not be read.
+    std::string display_name() const {
+      return task_id != 0 && name_known ? display_task_name(task_id, task_name) : std::string();
+    }
     std::int64_t task_since_ns;
     std::uint64_t tasks_run;
     std::size_t queue_depth;
   };
   std::vector<WorkerView> workers_view() const;
-  // The slots of the live workers (the watchdog reads their current task).
-  std::vector<WorkerSlot*> slots();
   std::size_t queued_hint() const noexcept;  // injection + every deque
+  // Workers running a submitted task's body right now (including blocked
+  // ones): what a drain waits for besides the active count.
+  std::size_t tasks_running() const noexcept;
   std::size_t live_threads() const noexcept;
   std::size_t blocked_workers() const noexcept;
   // Starts a temporary worker (the watchdog does, on starvation); it retires
@@ -113,6 +126,10 @@ class Executor {
   std::size_t spares_live() const noexcept;
   std::size_t spares_started_total() const noexcept {
     return spares_started_.load(std::memory_order_relaxed);
+  }
+  // Spares the system refused to start (thread limits).
+  std::size_t spare_start_failures() const noexcept {
+    return spare_start_failures_.load(std::memory_order_relaxed);
   }
   IdleCoordinator& idle() noexcept { return idle_; }
 
@@ -145,6 +162,7 @@ class Executor {
   std::atomic<std::uint64_t> live_and_blocked_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> spares_started_{0};
+  std::atomic<std::size_t> spare_start_failures_{0};
   std::atomic<bool> stopped_{false};
   std::mutex spare_mu_;  // serialises slot reuse and thread start/join of spares
 };

@@ -71,7 +71,8 @@ class Registry {
 
   void on_submitted(TaskState& task);
   void on_started(TaskState& task);
-  void on_finished(TaskState& task);
+  // `from`: the status the task was final from (queued: it never ran).
+  void on_finished(TaskState& task, TaskStatus from);
 
   RegistryTotals totals() const;
   // Up to `max` live tasks (oldest ids first within a shard).
@@ -93,8 +94,6 @@ class Registry {
   UnreportedFailures take_unreported_failures();
   std::uint64_t failures_dropped() const noexcept { return failures_dropped_.load(); }
 
-  // Live tasks that are still queued (for shutdown without waiting).
-  std::vector<TaskStateRef> queued_tasks() const;
   std::vector<TaskStateRef> live_tasks() const;
 
  private:
@@ -107,7 +106,7 @@ class Registry {
     std::size_t ring_size = 0;
     std::uint64_t submitted = 0;
     std::uint64_t completed = 0, failed = 0, cancelled = 0, timed_out = 0;
-    std::uint64_t cancelled_before_start = 0;
+    std::uint64_t finished_before_start = 0;  // any final status, from queued
     std::atomic<std::uint64_t> started{0};
   };
   Shard& shard_of(const TaskState& t) noexcept { return shards_[t.id() % kShards]; }

@@ -1,9 +1,17 @@
 // Runtime: the compute pool, the I/O pool, the registry of submitted tasks,
-// and the lifecycle (wait_all, shutdown) that ties them together.
+// the watchdog and the callback thread, and the lifecycle (wait_all,
+// shutdown) that ties them together. It is the TaskHost of every task
+// submitted to it.
 //
-// Submitted tasks are counted in `active_` from submit until their waiters
-// are released; wait_all() waits for it to reach zero, so it also covers
-// tasks submitted by running tasks.
+// Counts: a submitted task is *active* from submit until its waiters are
+// released (settled); wait_all() waits for none to be active, so it also
+// covers tasks submitted by running tasks. A coroutine task's *body* is
+// counted separately, from its start until its frames are gone: a timeout
+// settles a task whose body may still be suspended, and the pools must not
+// stop under it (issue 10, item 4).
+//
+// Shutdown closes first, then drains: no new work from outside once it has
+// begun, so a drain always ends (docs/design.md, "Shutdown, exit and fork").
 #pragma once
 
 #include <atomic>
@@ -17,14 +25,17 @@
 #include <type_traits>
 #include <utility>
 
+#include "dftracer/utils/core/callback_thread.hpp"
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
-#include "dftracer/utils/core/forced_unwind.hpp"
 #include "dftracer/utils/core/registry.hpp"
 #include "dftracer/utils/core/task.hpp"
 #include "dftracer/utils/core/task_handle.hpp"
+#include "dftracer/utils/core/task_host.hpp"
+#include "dftracer/utils/core/task_kinds.hpp"
 #include "dftracer/utils/core/task_state.hpp"
 #include "dftracer/utils/core/watchdog.hpp"
+#include "dftracer/utils/core/zero_wait_counter.hpp"
 
 namespace dftracer::utils {
 
@@ -36,108 +47,21 @@ struct RuntimeOptions {
   std::size_t max_spare_threads = 256;
   RegistryOptions registry;
   WatchdogOptions watchdog;  // interval 0: no watchdog thread
-  // Called on every worker thread of both pools just before it exits.
+  // Called on every thread the runtime owns that may have run user code (the
+  // workers of both pools, the callback thread) just before it exits.
   std::function<void()> on_worker_exit;
 };
 
-namespace detail {
-template <class F, class R>
-class CallableTaskState final : public TypedTaskState<R> {
+class Runtime final : public TaskHost {
  public:
-  CallableTaskState(F fn, std::string name) : TypedTaskState<R>(std::move(name)), fn_(std::move(fn)) {}
-
- protected:
-  void run() override {
-    try {
-      if constexpr (std::is_void_v<R>) {
-        (*fn_)();
-        fn_.reset();
-        this->set_value();
-      } else {
-        R value = (*fn_)();
-        fn_.reset();  // free captures now, not when the last handle goes
-        this->set_value(std::move(value));
-      }
-      this->finish_success();
-    } DFTRACER_RETHROW_FORCED_UNWIND catch (...) {
-      fn_.reset();
-      this->finish_failure(std::current_exception());
-    }
-  }
-
- private:
-  std::optional<F> fn_;
-};
-
-// Calls a coroutine lambda from inside a frame that owns it, so its captures
-// live as long as the coroutine it returns.
-template <class F, class R = typename std::invoke_result_t<F&>::value_type>
-Task<R> invoke_owned(F fn) {
-  if constexpr (std::is_void_v<R>) {
-    co_await fn();
-  } else {
-    co_return co_await fn();
-  }
-}
-
-// Top-level coroutine of a submitted coroutine task: it owns one reference
-// on the state until the body has finished, wherever it resumes.
-struct DetachedRoot {
-  struct promise_type : PromiseBase {
-    DetachedRoot get_return_object() noexcept {
-      return DetachedRoot{std::coroutine_handle<promise_type>::from_promise(*this)};
-    }
-    std::suspend_never final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-    void unhandled_exception() noexcept { std::terminate(); }
-  };
-  std::coroutine_handle<promise_type> handle;
-};
-
-template <class T>
-class CoroutineTaskState final : public TypedTaskState<T> {
- public:
-  CoroutineTaskState(Task<T> task, std::string name)
-      : TypedTaskState<T>(std::move(name)), task_(std::move(task)) {}
-
- protected:
-  void run() override {
-    this->add_ref();  // held by the root until it ends
-    DetachedRoot root = drive(this);
-    root.handle.promise().owner = this;
-    root.handle.resume();
-  }
-
- private:
-  static DetachedRoot drive(CoroutineTaskState* self) {
-    try {
-      if constexpr (std::is_void_v<T>) {
-        co_await std::move(self->task_);
-        self->task_ = Task<T>();
-        self->set_value();
-      } else {
-        T value = co_await std::move(self->task_);
-        self->task_ = Task<T>();
-        self->set_value(std::move(value));
-      }
-      self->finish_success();
-    } DFTRACER_RETHROW_FORCED_UNWIND catch (...) {
-      self->task_ = Task<T>();
-      self->finish_failure(std::current_exception());
-    }
-    self->release();
-  }
-
-  Task<T> task_;
-};
-}  // namespace detail
-
-class Runtime {
- public:
+  // Throws std::invalid_argument for sizes beyond kMaxPoolThreads and
+  // ThreadStartError when the system refuses a thread (nothing is left
+  // running then).
   explicit Runtime(RuntimeOptions options = {});
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
-  // Cancels what is still queued, waits for running tasks, joins every thread.
+  // Cancels what is still queued, waits for running tasks and bodies, joins
+  // every thread.
   ~Runtime();
 
   template <class T>
@@ -167,24 +91,41 @@ class Runtime {
 
   // Submits a prepared state (bindings, the C ABI). The caller keeps its own
   // reference; the runtime takes the ones it needs. Throws
-  // RuntimeShutdownError when closed.
+  // RuntimeShutdownError when closed to the caller.
   void submit_state(TaskState& state, Pool pool = Pool::compute);
 
-  // Waits until no submitted task is queued or running. Throws
-  // std::logic_error from one of this runtime's own workers (it would wait
-  // for itself).
+  // Waits until no submitted task is active. Throws std::logic_error from a
+  // thread this runtime owns (it would wait for itself).
   void wait_all();
   bool wait_all_for(std::chrono::nanoseconds timeout);
+
+  // The shutdown steps, for hosts that wait between them interruptibly (the
+  // Python binding); shutdown() runs them in order.
+  //
+  // close(): refuses new work from outside from now on (tasks may still
+  // submit children) or, with `everything`, from anywhere. Idempotent.
+  void close(bool everything);
+  // Cancels every queued task and sets the cancel token of running ones
+  // (queued ones first: a running task that stops frees its worker, which
+  // would start queued ones before one pass over the list reached them).
+  // Returns how many were cancelled before they ran.
+  std::size_t cancel_live();
+  // True once nothing is active and no body runs (callable or coroutine),
+  // waiting at most `timeout` for it.
+  bool drain_for(std::chrono::nanoseconds timeout);
 
   // wait=true: refuses new work from outside, lets everything queued (and
   // what it submits) run, then joins the pools. wait=false: cancels queued
   // tasks, asks running ones to stop, waits for them, joins. Idempotent.
+  // Throws std::logic_error from a thread this runtime owns.
   void shutdown(bool wait = true);
   bool is_shut_down() const noexcept { return shut_down_.load(std::memory_order_acquire); }
   bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
-  // Called for every failed or timed-out task, on the finishing thread,
-  // before its waiters are released. Must not throw.
+  // Called for every failed or timed-out task before its waiters are
+  // released: on the worker that finished it, or on the callback thread for
+  // tasks finished by the watchdog or by a foreign thread; never on the
+  // watchdog thread. Must not throw.
   using FailureHook = std::function<void(TaskState&)>;
   void set_failure_hook(FailureHook hook);
 
@@ -192,11 +133,11 @@ class Runtime {
   Executor& io() noexcept { return *io_; }
   Registry& registry() noexcept { return registry_; }
   const Registry& registry() const noexcept { return registry_; }
+  CallbackThread& callbacks() noexcept { return *callbacks_; }
   std::size_t threads() const noexcept { return compute_->threads(); }
   std::size_t io_threads() const noexcept { return io_->threads(); }
-  // seq_cst: the watchdog's idle check pairs it with its own flag (see
-  // Watchdog::run); a plain load on x86 all the same.
-  std::uint64_t active() const noexcept { return active_.load(std::memory_order_seq_cst); }
+  std::uint64_t active() const noexcept { return active_.count(); }
+  std::uint64_t bodies_running() const noexcept;
 
   // Per-task timeout, counted from the start of execution (0: none). A task
   // past it completes with TaskTimeoutError and is asked to stop.
@@ -216,32 +157,40 @@ class Runtime {
   // Null when built with watchdog interval 0.
   Watchdog* watchdog() noexcept { return watchdog_.get(); }
 
-  // The runtime whose worker (either pool) is the calling thread, or null.
+  // The runtime that owns the calling thread (a worker of either pool, its
+  // callback thread or its watchdog), or null.
   static Runtime* current() noexcept;
 
+  // TaskHost (called by the tasks themselves).
+  void on_task_started(TaskState& task, std::int64_t start_ns) noexcept override;
+  void on_task_finished(TaskState& task, TaskStatus from) override;
+  void on_task_settled() noexcept override { active_.remove_one(); }
+  bool finishes_on_this_thread() const noexcept override;
+  void finish_elsewhere(TaskState& task, TaskStatus from) override;
+  void on_body_started() noexcept override { bodies_.add(); }
+  void on_body_ended() noexcept override { bodies_.remove_one(); }
+
  private:
-  friend class TaskState;
-  void task_finished(TaskState& task);
-  void task_settled() noexcept;
-  void settle_one() noexcept;
+  void refuse_from_own_thread(const char* what) const;
+  void stop_threads();
 
   RuntimeOptions options_;
   Registry registry_;
   std::atomic<std::uint64_t> next_id_{1};
-  std::atomic<std::uint64_t> active_{0};
+  ZeroWaitCounter active_;  // submitted and not yet settled
+  ZeroWaitCounter bodies_;  // coroutine bodies not yet finished
   std::atomic<std::int64_t> default_task_timeout_ns_{0};
-  std::atomic<std::uint32_t> idle_epoch_{0};
-  std::atomic<std::uint32_t> wait_all_waiters_{0};
   std::atomic<bool> accepting_external_{true};
   std::atomic<bool> closed_{false};
   std::atomic<bool> shut_down_{false};
   std::mutex shutdown_mu_;
   std::mutex hook_mu_;
   std::shared_ptr<FailureHook> failure_hook_;
-  // Declared last: destroyed (threads joined) first.
+  // Destroyed in reverse order: the watchdog stops first, then the pools,
+  // the callback thread last (the others post to it).
+  std::unique_ptr<CallbackThread> callbacks_;
   std::unique_ptr<Executor> io_;
   std::unique_ptr<Executor> compute_;
-  // After the pools: destroyed (stopped) before them.
   std::unique_ptr<Watchdog> watchdog_;
 };
 

@@ -14,37 +14,10 @@
 
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
+#include "dftracer/utils/core/task_kinds.hpp"
 #include "dftracer/utils/core/task_state.hpp"
 
 namespace dftracer::utils {
-
-// TaskState with a typed result slot.
-template <class T>
-class TypedTaskState : public TaskState {
- public:
-  using TaskState::TaskState;
-  // Valid after a successful finish.
-  const T& value() const { return *value_; }
-
- protected:
-  template <class... A>
-  void set_value(A&&... args) {
-    value_.emplace(std::forward<A>(args)...);
-  }
-
- private:
-  std::optional<T> value_;
-};
-
-template <>
-class TypedTaskState<void> : public TaskState {
- public:
-  using TaskState::TaskState;
-  void value() const {}
-
- protected:
-  void set_value() {}
-};
 
 template <class T>
 class [[nodiscard]] TaskHandle {

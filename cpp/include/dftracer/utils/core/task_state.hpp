@@ -1,17 +1,31 @@
 // TaskState: the shared, reference-counted record of one *submitted* task.
 //
 // It owns what a user can ask about a task (id, name, status, timestamps,
-// subtask progress, error) and the body to run. TaskHandle<T> and queue
-// entries hold references to it. Child coroutines spawned inside a task never
-// get one: they are counted by their parent (DESIGN.md: two kinds of work).
+// subtask progress, error) and the body to run. TaskHandle<T>, queue entries,
+// the registry's live list and the watchdog hold references to it. Child
+// coroutines spawned inside a task never get one: they are counted by their
+// parent (docs/design.md: two kinds of work).
 //
-// Claiming: a queued task runs exactly once. The queue entry and a thread
-// blocked on the handle race to move it queued -> running (try_claim); the
-// loser drops its reference. cancel() races the same way (queued -> cancelled).
+// Lifecycle (docs/design.md, "The life of a task"); `status_` is the only
+// source of truth, every transition is one CAS on it:
 //
-// Finishing happens exactly once (finish()): the registry records it (and
-// runs the failure hook) *before* waiters are released, so whatever an error
-// callback records is there when get() returns.
+//   queued --claim--> running --finalize--> completed | failed | timed_out
+//   queued --finalize--> cancelled | timed_out         (never ran)
+//
+//  - claim: the queue entry's runner and a thread blocked on the handle race
+//    to move queued -> running (try_claim); the winner runs the body.
+//  - finalize: the first CAS from a live status (queued, running) to a final
+//    one wins (finish_*, cancel(), a timeout); losers change nothing. So a
+//    body can never start after its task is final, and a late finish from a
+//    timed-out body is a no-op.
+//  - tail (run_tail, exactly once, by the winner or by the host's callback
+//    thread): the host records it and runs the failure hook, then waiters
+//    are released (done()), then on_final(), then the host stops counting it
+//    active (settled). What an error callback records is therefore there when
+//    get() returns.
+//  - A final task's body may still be running (a timeout settles a task
+//    whose code goes on): *settled* is not *body finished*; the runtime waits
+//    for bodies separately before it stops its pools.
 #pragma once
 
 #include <atomic>
@@ -22,22 +36,31 @@
 #include <optional>
 #include <string>
 
+#include "dftracer/utils/core/task_host.hpp"
 #include "dftracer/utils/core/task_status.hpp"
+#include "dftracer/utils/core/work_item.hpp"
 
 namespace dftracer::utils {
 
-class Runtime;
 class Executor;
 
 // Steady-clock nanoseconds, the unit of every task timestamp.
 std::int64_t now_ns() noexcept;
 
-class TaskState {
+class TaskState : public QueueEntry {
  public:
   explicit TaskState(std::string name = {});
   TaskState(const TaskState&) = delete;
   TaskState& operator=(const TaskState&) = delete;
   virtual ~TaskState();
+
+  // Called once by the host when the task is submitted, before it is queued.
+  void attach(TaskHost* host, Executor* executor, std::uint64_t id, std::int64_t submit_ns) noexcept {
+    host_ = host;
+    executor_ = executor;
+    id_ = id;
+    submit_ns_ = submit_ns;
+  }
 
   std::uint64_t id() const noexcept { return id_; }
   // The name given at submit, or "task-<id>" for an unnamed submitted task.
@@ -66,7 +89,8 @@ class TaskState {
   bool cancel();
   bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_relaxed); }
 
-  // Valid once done(): null for a completed task.
+  // Valid once done() (or on the thread that finalized it): null for a
+  // completed task.
   std::exception_ptr error() const noexcept { return error_; }
   void rethrow_if_failed() const {
     if (error_) std::rethrow_exception(error_);
@@ -95,7 +119,8 @@ class TaskState {
     return completed_subtasks_.load(std::memory_order_relaxed);
   }
 
-  Runtime* runtime() const noexcept { return runtime_; }
+  // Who runs it (the Runtime), or null before submit.
+  TaskHost* host() const noexcept { return host_; }
   Executor* executor() const noexcept { return executor_; }
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -117,9 +142,11 @@ class TaskState {
   // Returns false (and does not enqueue) when the task is already done.
   bool add_awaiter(AwaitNode* node) noexcept;
 
-  // Entry point for a queue: claims and runs the task, or does nothing when a
-  // blocked waiter or cancel() claimed it first.
-  void run_if_claimed();
+  // QueueEntry: claims and runs the task, or does nothing when a blocked
+  // waiter, cancel() or a timeout got there first; then drops the queue's
+  // reference.
+  void run_from_queue() override;
+  void discard_from_queue() noexcept override { release(); }
 
   // Final-state transitions for the body and for the watchdog. Return false
   // when the task was already final (the first finisher wins). The caller
@@ -133,6 +160,11 @@ class TaskState {
   // Asks a running body to stop (cooperative).
   void request_cancel() noexcept { cancel_requested_.store(true, std::memory_order_relaxed); }
 
+  // The finishing steps after a won finalization (see the top of this file).
+  // Public for hosts that run it on another thread (finish_elsewhere); call
+  // it exactly once per finalization, holding a reference.
+  void run_tail(TaskStatus from);
+
  protected:
   // The body. Must end by calling finish_success or finish_failure, now or
   // later (a coroutine body finishes when its root coroutine does).
@@ -143,20 +175,24 @@ class TaskState {
   virtual void on_final() {}
 
  private:
-  friend class Runtime;
-  friend class Registry;
+  friend class Registry;  // the live list's links
 
   bool try_claim() noexcept;
   void execute();
+  // Moves a live status to `final_status`; on success `from` is the status
+  // it moved from. The winner alone then writes error_ and end_ns_.
+  bool try_finalize(TaskStatus final_status, TaskStatus& from) noexcept;
   bool finish(TaskStatus final_status, std::exception_ptr error);
   // Spins briefly, then sleeps on done_word_ (as a blocked worker when on a
   // pool) until done or `deadline`. Returns done().
   bool block_until_done(std::optional<std::chrono::steady_clock::time_point> deadline);
+  // On a worker of the task's own pool, claims a still-queued task and runs
+  // it here; true when it did.
+  bool run_inline_if_queued();
   void release_waiters();
 
   std::atomic<std::uint32_t> refs_{1};
   std::atomic<TaskStatus> status_{TaskStatus::queued};
-  std::atomic<bool> finished_{false};
   std::atomic<bool> cancel_requested_{false};
   // bit 0: done; the rest counts blocked waiters (2 per waiter) so the
   // finisher skips the futex wake when nobody sleeps (~240 ns saved).
@@ -165,9 +201,9 @@ class TaskState {
 
   std::uint64_t id_ = 0;
   std::string name_;  // as given; written only by the constructor
-  Runtime* runtime_ = nullptr;
+  TaskHost* host_ = nullptr;
   Executor* executor_ = nullptr;
-  std::exception_ptr error_;
+  std::exception_ptr error_;  // written by the finalization's winner, read once done()
 
   std::int64_t submit_ns_ = 0;
   std::atomic<std::int64_t> start_ns_{0};

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace dftracer::utils {
@@ -23,6 +24,15 @@ constexpr std::string_view to_string(TaskStatus s) noexcept {
 
 constexpr bool is_final(TaskStatus s) noexcept {
   return s != TaskStatus::queued && s != TaskStatus::running;
+}
+
+// The name of a task submitted without one: formatted when read, never at
+// submit (it cost ~200 instructions per task, and most names are never read).
+inline std::string automatic_task_name(std::uint64_t id) { return "task-" + std::to_string(id); }
+
+// A task's name for display: as given, or the automatic one.
+inline std::string display_task_name(std::uint64_t id, const std::string& given) {
+  return given.empty() ? automatic_task_name(id) : given;
 }
 
 }  // namespace dftracer::utils

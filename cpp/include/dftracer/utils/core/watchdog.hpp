@@ -12,6 +12,13 @@
 // It sleeps on a condition variable: with nothing live and no deadline set
 // it sleeps until woken (an idle runtime costs no CPU). Workers never call
 // into it on their hot paths; they only publish their slots.
+//
+// It never runs user code, nor anything that could wait: the finishing steps
+// of a task it times out (which run the error callback), its reports and its
+// interrupts go to the runtime's callback thread, and so do the references it
+// held, so that a task's last reference (and a Python object's __del__) is
+// never dropped here. A callback that waits, shuts down or drops the runtime
+// therefore cannot deadlock the watchdog, and later timeouts still fire.
 #pragma once
 
 #include <atomic>
@@ -47,9 +54,10 @@ struct WatchdogEvent {
 
 class Watchdog {
  public:
-  // Hooks run on the watchdog thread, outside any runtime lock; they must not
-  // throw. `on_timeout` runs after the task was finished as timed out (the
-  // Python binding raises TaskTimeoutError inside the running callable).
+  // Hooks run on the runtime's callback thread, outside any runtime lock;
+  // they must not throw. `on_timeout` runs after the timed-out task's
+  // finishing steps (the Python binding raises TaskTimeoutError inside the
+  // running callable).
   struct Hooks {
     std::function<void(TaskState&)> on_timeout;
     std::function<void(const std::vector<WatchdogEvent>&)> on_events;
@@ -97,6 +105,8 @@ class Watchdog {
   void run();
   void time_out(TaskState& task, const std::string& why);
   void emit(std::vector<WatchdogEvent>& events);
+  // Drops `refs` on the callback thread (see the top of this file).
+  void release_elsewhere(std::vector<TaskStateRef>& refs);
 
   Runtime& runtime_;
   WatchdogOptions options_;

@@ -1,9 +1,11 @@
 // WorkItem: what a queue holds. One word, tagged by its low bit:
 //  - a coroutine to resume (child coroutines, continuations), or
-//  - a submitted task (TaskState*), which must be *claimed* before it runs,
-//    because a thread blocked on its handle may run it inline instead.
+//  - a queue entry (a submitted task), which decides itself what running it
+//    means: a task must be *claimed* first, because a thread blocked on its
+//    handle may have run it inline already.
 // Keeping both in one word keeps the deques lock-free and the fork-join path
-// free of any registry work (DESIGN.md: two kinds of work).
+// free of any registry work (docs/design.md: two kinds of work). The
+// executor knows queue entries, not tasks (docs/design.md, "Layers").
 #pragma once
 
 #include <cassert>
@@ -12,7 +14,18 @@
 
 namespace dftracer::utils {
 
-class TaskState;
+// What the executor needs of a submitted task in its queues. Each entry in a
+// queue owns one reference on the object behind it.
+class QueueEntry {
+ public:
+  // Runs the entry (when it is still to run) and drops the queue's reference.
+  virtual void run_from_queue() = 0;
+  // The entry will never run (its executor is destroyed): drop the reference.
+  virtual void discard_from_queue() noexcept = 0;
+
+ protected:
+  ~QueueEntry() = default;
+};
 
 class WorkItem {
  public:
@@ -23,9 +36,8 @@ class WorkItem {
     assert((bits & kTaskTag) == 0 && "coroutine frames are at least 2-byte aligned");
     return WorkItem(bits);
   }
-  // The queue entry owns one reference on the state (see TaskState::add_ref).
-  static WorkItem task(TaskState* state) noexcept {
-    auto bits = reinterpret_cast<std::uintptr_t>(state);
+  static WorkItem task(QueueEntry* entry) noexcept {
+    auto bits = reinterpret_cast<std::uintptr_t>(entry);
     assert((bits & kTaskTag) == 0);
     return WorkItem(bits | kTaskTag);
   }
@@ -36,9 +48,7 @@ class WorkItem {
   std::coroutine_handle<> as_coroutine() const noexcept {
     return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(bits_));
   }
-  TaskState* as_task() const noexcept {
-    return reinterpret_cast<TaskState*>(bits_ & ~kTaskTag);
-  }
+  QueueEntry* as_task() const noexcept { return reinterpret_cast<QueueEntry*>(bits_ & ~kTaskTag); }
   constexpr std::uintptr_t bits() const noexcept { return bits_; }
 
  private:

@@ -1,8 +1,12 @@
-// What each worker publishes about itself for progress and the watchdog.
+// What each worker publishes about itself for progress and the watchdog:
+// what it is doing, which submitted task it runs (id, name, since when) and
+// how many it has run.
 //
 // Written only by its worker, with relaxed atomics, in its own cache lines;
 // read by observers that tolerate a slightly stale view. Only submitted tasks
-// touch it: child coroutines of fork-join never do.
+// touch it: child coroutines of fork-join never do. Observers never get a
+// reference to the task from here (no lock on the worker's path): whoever
+// needs the task itself asks the registry by id.
 #pragma once
 
 #include <atomic>
@@ -10,8 +14,6 @@
 #include <cstring>
 #include <optional>
 #include <string>
-
-#include "dftracer/utils/core/task_state.hpp"
 
 namespace dftracer::utils {
 
@@ -23,34 +25,10 @@ struct alignas(64) WorkerSlot {
   std::atomic<std::int64_t> task_since_ns{0};
   std::atomic<std::uint64_t> tasks_run{0};
 
-  // The submitted task running here, for the watchdog (timeouts). An
-  // observer takes a reference under `current_lock`, so the task cannot be
-  // freed under it; the worker holds the lock only to swap the pointer.
-  std::atomic<bool> current_lock{false};
-  TaskState* current = nullptr;
-
-  void set_current(TaskState* task) noexcept {
-    lock_current();
-    current = task;
-    current_lock.store(false, std::memory_order_release);
-  }
-  // A new reference to the running task, or an empty ref.
-  TaskStateRef acquire_current() noexcept {
-    lock_current();
-    TaskStateRef ref = TaskStateRef::share(current);
-    current_lock.store(false, std::memory_order_release);
-    return ref;
-  }
-  void lock_current() noexcept {
-    while (current_lock.exchange(true, std::memory_order_acquire)) {
-      while (current_lock.load(std::memory_order_relaxed)) {
-      }
-    }
-  }
   // Name of the current task, guarded by a sequence counter (odd while being
   // written) so a reader never sees a torn name.
   //
-  // No standalone fences (ThreadSanitizer does not model them, NOTES.md):
+  // No standalone fences (ThreadSanitizer does not model them, docs/design.md):
   // the characters are stored with release and loaded with acquire instead
   // (Boehm, "Can seqlocks get along with programming language memory
   // models?", 2012). A reader that loads any character of a newer name

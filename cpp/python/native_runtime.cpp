@@ -173,7 +173,14 @@ void NativeRuntime::shutdown(bool wait) {
   // running ones submit meanwhile, and a cooperative task sees its token
   // before anyone waits for it.
   rt().close(/*everything=*/!wait);
-  python::drain(rt(), std::nullopt, /*cancel=*/!wait);
+  try {
+    python::drain(rt(), std::nullopt, /*cancel=*/!wait);
+  } catch (...) {
+    // Interrupted (Ctrl-C): the shutdown did not happen, and the runtime
+    // takes work again, as every other interrupted wait leaves it usable.
+    rt().reopen();
+    throw;
+  }
   without_gil([&] { rt().shutdown(wait); });
 }
 

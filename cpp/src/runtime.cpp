@@ -149,6 +149,13 @@ void Runtime::close(bool everything) {
   if (everything) closed_.store(true, std::memory_order_seq_cst);
 }
 
+void Runtime::reopen() {
+  std::lock_guard lock(shutdown_mu_);
+  if (shut_down_.load(std::memory_order_acquire)) return;
+  closed_.store(false, std::memory_order_seq_cst);
+  accepting_external_.store(true, std::memory_order_seq_cst);
+}
+
 std::size_t Runtime::cancel_live() {
   std::vector<TaskStateRef> live = registry_.live_tasks();
   std::size_t cancelled = 0;

@@ -98,6 +98,10 @@ class _NativeRuntime:
     def abandon(self) -> None: ...
     def cancel_pending(self) -> int:
         """Cancels every queued task and sets the cancel token of running ones; returns how many were cancelled."""
+    def close(self, everything: bool) -> None:
+        """Refuses new work from outside (everything=True: from anywhere) from now on."""
+    def drain(self, timeout: Optional[float] = None, cancel: bool = False) -> bool:
+        """Waits (interruptibly) until nothing is active and no body runs; True when drained in time."""
     @property
     def threads(self) -> int: ...
     @property
@@ -109,6 +113,9 @@ class _NativeRuntime:
         """True once shut down or abandoned."""
     @property
     def active(self) -> int: ...
+
+def wait_for_reapers(timeout: float) -> bool:
+    """Waits for runtimes dropped inside their own tasks to finish tearing down; True when none is left."""
 
 def mark_interpreter_exiting() -> None:
     """Called from the package's atexit hook: runtime threads stop touching Python."""

@@ -105,6 +105,10 @@ class Runtime final : public TaskHost {
   // close(): refuses new work from outside from now on (tasks may still
   // submit children) or, with `everything`, from anywhere. Idempotent.
   void close(bool everything);
+  // Undoes close() when a shutdown was abandoned half way (interrupted by
+  // Ctrl-C during its drain): the runtime takes work again. No-op once shut
+  // down.
+  void reopen();
   // Cancels every queued task and sets the cancel token of running ones
   // (queued ones first: a running task that stops frees its worker, which
   // would start queued ones before one pass over the list reached them).

@@ -3,7 +3,10 @@
 
 #include <pybind11/stl.h>
 
+#include <cstdio>
 #include <thread>
+
+#include <unistd.h>
 
 #include "gil.hpp"
 #include "python_task.hpp"
@@ -65,6 +68,27 @@ void log_watchdog_events(const std::vector<WatchdogEvent>& events) {
   }
 }
 
+// A task forked and the child returned from it to the worker loop: flush
+// Python's own buffers, then end the child as Python ends one whose forking
+// (non-main) thread finished: status 0, no atexit hooks (the parent's).
+[[noreturn]] void end_forked_child_process() {
+  if (!python_exiting()) {
+    ScopedGil gil;
+    survive_finalization([] {
+      for (const char* stream : {"stdout", "stderr"}) {
+        PyObject* f = PySys_GetObject(stream);  // borrowed
+        if (f && f != Py_None) {
+          PyObject* r = PyObject_CallMethod(f, "flush", nullptr);
+          Py_XDECREF(r);
+          PyErr_Clear();
+        }
+      }
+    });
+  }
+  std::fflush(nullptr);
+  _exit(0);
+}
+
 const char* activity_name(WorkerActivity a) {
   switch (a) {
     case WorkerActivity::idle: return "idle";
@@ -86,6 +110,7 @@ NativeRuntime::NativeRuntime(std::size_t threads, std::size_t io_threads, std::s
   options.registry.recent_capacity = recent_capacity;
   options.watchdog = watchdog;
   options.on_worker_exit = &release_worker_thread_state;
+  options.on_forked_child = &end_forked_child_process;
   runtime_ = without_gil([&] { return std::make_unique<Runtime>(options); });
   if (Watchdog* dog = runtime_->watchdog()) dog->set_hooks({&interrupt_timed_out_task, &log_watchdog_events});
 }

@@ -3,13 +3,19 @@
 
 #include <cassert>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
 
 #if defined(__linux__)
 #include <sched.h>
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#include <unistd.h>
 #endif
 
 #include "dftracer/utils/core/cpu_relax.hpp"
@@ -39,6 +45,24 @@ std::uint64_t next_random(std::uint64_t& state) noexcept {
   state ^= state << 25;
   state ^= state >> 27;
   return state * 0x2545F4914F6CDD1Dull;
+}
+
+// Bumped in every child process right after fork(): a worker that sees a
+// generation other than its executor's runs in a child (see worker_main).
+std::atomic<std::uint64_t> g_fork_generation{0};
+std::once_flag g_atfork_registered;
+
+void register_fork_handler() {
+#if defined(__unix__) || defined(__APPLE__)
+  std::call_once(g_atfork_registered, [] {
+    pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
+  });
+#endif
+}
+
+[[noreturn]] void end_forked_child() {
+  std::fflush(nullptr);
+  _exit(0);
 }
 
 constexpr std::uint64_t kLiveOne = 1ull << 32;
@@ -95,7 +119,8 @@ Executor::Executor(ExecutorOptions options)
     : options_(std::move(options)),
       threads_(resolve_thread_count(options_.threads)),
       capacity_(threads_ + options_.max_spare_threads),
-      idle_(static_cast<std::uint32_t>(capacity_)) {
+      idle_(static_cast<std::uint32_t>(capacity_)),
+      fork_generation_((register_fork_handler(), g_fork_generation.load(std::memory_order_relaxed))) {
   workers_.reserve(capacity_);
   for (std::size_t i = 0; i < capacity_; ++i) {
     bool spare = i >= threads_;
@@ -293,6 +318,12 @@ void Executor::worker_main(Worker& w) {
         if (idle_.end_search() && has_pending_work()) idle_.notify_one();
       }
       run_item(w, item);
+      // A task forked and, in the child, returned here: this thread is all
+      // that is left of the pool there, and the queues are the parent's.
+      if (g_fork_generation.load(std::memory_order_relaxed) != fork_generation_) [[unlikely]] {
+        if (options_.on_forked_child) options_.on_forked_child();
+        end_forked_child();
+      }
       continue;
     }
     if (!park(w, searching)) break;

@@ -25,6 +25,7 @@ Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)), registr
   compute.name = "compute";
   compute.owner = this;
   compute.on_worker_exit = options_.on_worker_exit;
+  compute.on_forked_child = options_.on_forked_child;
   compute_ = std::make_unique<Executor>(compute);
 
   ExecutorOptions io;
@@ -33,6 +34,7 @@ Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)), registr
   io.name = "io";
   io.owner = this;
   io.on_worker_exit = options_.on_worker_exit;
+  io.on_forked_child = options_.on_forked_child;
   io_ = std::make_unique<Executor>(io);
 
   if (options_.watchdog.interval.count() > 0) watchdog_ = std::make_unique<Watchdog>(*this, options_.watchdog);

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from types import TracebackType
 from typing import Any, Callable, List, Optional, Type, TypeVar, Union, overload
 
@@ -337,43 +336,18 @@ class Runtime:
     def shutdown(self, wait: bool = True) -> None:
         """Shuts the runtime down; idempotent.
 
-        ``wait=True`` (default) lets every queued task run first;
-        ``wait=False`` cancels the tasks that have not started. Both wait for
-        running tasks and join every thread; Ctrl-C interrupts the wait.
+        ``wait=True`` (default) lets every queued task run first (and what
+        they submit); ``wait=False`` cancels the tasks that have not started
+        and asks running ones to stop. Either way the runtime refuses new
+        work from other threads first (``RuntimeError``), so the shutdown
+        ends even while they keep submitting; then it waits for running
+        tasks and joins every thread. Ctrl-C interrupts the wait, and the
+        runtime then takes work again. From inside one of the runtime's own
+        tasks or callbacks it raises ``RuntimeError`` (it would wait for
+        itself).
         """
         self._native.shutdown(wait)
         _lifecycle.unregister(self)
-
-    def _shutdown_at_exit(self, deadline: float) -> None:
-        """The atexit path: cancel what has not started, let running tasks
-        finish until ``deadline`` (``time.monotonic()``), then shut down, or
-        abandon the threads if tasks still run (they never touch Python
-        again)."""
-        native = self._native
-        if isinstance(native, _lifecycle.ForkedRuntime) or native.is_shut_down:
-            return
-        while True:
-            # Again each round: running tasks may submit more.
-            native.cancel_pending()
-            left = deadline - time.monotonic()
-            if native.wait_all(min(max(left, 0.0), 0.05)):
-                native.shutdown(False)
-                return
-            if left <= 0:
-                break
-        running = native.progress(0)["running"]
-        if running == 0 and native.wait_all(0.0):  # finished just now
-            native.shutdown(False)
-            return
-        logger.warning(
-            "dftracer.utils: %d task(s) still running when the interpreter exit grace period "
-            "(DFTRACER_UTILS_EXIT_GRACE=%gs) ended; leaving their threads behind",
-            running,
-            _lifecycle.EXIT_GRACE_SECONDS,
-        )
-        _core.mark_interpreter_exiting()
-        native.abandon()
-        _lifecycle._abandoned.append(native)
 
     def _is_unusable(self) -> bool:
         """Shut down, or inherited through fork."""

@@ -47,6 +47,12 @@ struct ExecutorOptions {
   // Called on each worker thread just before it exits (e.g. to drop a Python
   // thread state). Must not throw.
   std::function<void()> on_worker_exit;
+  // Called on a worker that finds itself in a child process: a task forked
+  // and the child returned from it to the worker loop. The child must not
+  // run the parent's queued work; this ends the child process (default:
+  // flush stdio, _exit(0), as a forking non-main thread ending would).
+  // Must not return.
+  std::function<void()> on_forked_child;
 };
 
 class Executor {
@@ -164,6 +170,7 @@ class Executor {
   std::atomic<std::size_t> spares_started_{0};
   std::atomic<std::size_t> spare_start_failures_{0};
   std::atomic<bool> stopped_{false};
+  std::uint64_t fork_generation_;  // the process generation we were made in (see worker_main)
   std::mutex spare_mu_;  // serialises slot reuse and thread start/join of spares
 };
 

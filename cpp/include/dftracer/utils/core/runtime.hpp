@@ -50,6 +50,8 @@ struct RuntimeOptions {
   // Called on every thread the runtime owns that may have run user code (the
   // workers of both pools, the callback thread) just before it exits.
   std::function<void()> on_worker_exit;
+  // See ExecutorOptions::on_forked_child.
+  std::function<void()> on_forked_child;
 };
 
 class Runtime final : public TaskHost {

@@ -2,6 +2,7 @@
 #include "python_task.hpp"
 
 #include "gil.hpp"
+#include "task_location.hpp"
 
 namespace dftracer::utils::python {
 
@@ -53,7 +54,9 @@ PythonTaskState::PythonTaskState(py::object fn, py::tuple args, py::object kwarg
       fn_(std::move(fn)),
       args_(std::move(args)),
       kwargs_(std::move(kwargs)),
-      permits_(permits) {}
+      permits_(permits) {
+  set_location(python_location(fn_.ptr()));
+}
 
 PythonTaskState::~PythonTaskState() { drop_call(); }
 

@@ -64,6 +64,7 @@ void Runtime::submit_state(TaskState& state, Pool pool) {
   }
   state.id_ = next_id_.fetch_add(1, std::memory_order_relaxed);
   state.runtime_ = this;
+  if (TaskState* parent = this_task::current()) state.parent_id_ = parent->id();
   Executor& target = pool == Pool::io ? *io_ : *compute_;
   state.executor_ = &target;
   state.submit_ns_ = now_ns();

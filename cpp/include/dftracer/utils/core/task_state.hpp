@@ -98,6 +98,16 @@ class TaskState {
   Runtime* runtime() const noexcept { return runtime_; }
   Executor* executor() const noexcept { return executor_; }
 
+  // The id of the task whose body submitted this one (0: submitted from
+  // outside any task). Set once at submit; progress derives each task's
+  // children from it, so submitting pays for no list of children.
+  std::uint64_t parent_id() const noexcept { return parent_id_; }
+  // Where the task's code was defined ("file.py:line"), or null when
+  // unknown. Set before submit; the string must outlive every snapshot of
+  // the task (a literal, or one interned for the process's life).
+  const char* location() const noexcept { return location_; }
+  void set_location(const char* location) noexcept { location_ = location; }
+
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     // acq_rel: the thread that deletes sees every write made through the
@@ -167,6 +177,8 @@ class TaskState {
   std::string name_;  // as given; written only by the constructor
   Runtime* runtime_ = nullptr;
   Executor* executor_ = nullptr;
+  std::uint64_t parent_id_ = 0;
+  const char* location_ = nullptr;
   std::exception_ptr error_;
 
   std::int64_t submit_ns_ = 0;

@@ -54,6 +54,8 @@ class _NativeTaskHandle:
         """Blocks until the task is final and returns its result, or raises
         its exception; TimeoutError when ``timeout`` seconds pass first,
         concurrent.futures.CancelledError for a cancelled task."""
+    def get(self, timeout: Optional[float] = None) -> Any:
+        """Alias of result(), so a native handle is used the way a dftracer.utils.TaskHandle is."""
     def exception(self) -> Optional[BaseException]:
         """The exception of a failed or timed-out task; None while unfinished, on success or when cancelled."""
     def cancel(self) -> bool: ...
@@ -109,6 +111,9 @@ class _NativeRuntime:
         """True once shut down or abandoned."""
     @property
     def active(self) -> int: ...
+    @property
+    def runtime_id(self) -> int:
+        """Identifies the C++ runtime for the life of the process (what current_runtime_id() answers on its workers)."""
 
 def mark_interpreter_exiting() -> None:
     """Called from the package's atexit hook: runtime threads stop touching Python."""
@@ -118,6 +123,8 @@ def current_task_cancelled() -> bool:
 
 def report_progress(completed: int, total: int) -> None: ...
 def current_task_id() -> int: ...
+def current_runtime_id() -> int:
+    """The runtime_id of the runtime whose worker (compute, I/O or temporary) runs this code; 0 elsewhere."""
 def default_thread_count() -> int:
     """The compute thread count threads=0 resolves to (DFTRACER_UTILS_THREADS or the usable CPUs)."""
 def derive_task_name(fn: object) -> str:

@@ -251,9 +251,10 @@ py::dict NativeRuntime::progress(std::size_t max_tasks) const {
   std::vector<Executor::WorkerView> io = rt().io().workers_view();
   std::int64_t now = now_ns();
 
-  // `running` counts the tasks a worker is executing now: one per worker at
-  // most, so never more than the workers (a temporary worker only exists
-  // while another is blocked). A task that started and has not finished but
+  // `running` counts the tasks a worker is executing now: one per worker
+  // that is not blocked (a temporary worker starts only while another is
+  // blocked, so this stays within threads + io_threads but for the moment a
+  // temporary worker finishes the task it took). A task that started and has not finished but
   // is on no worker's slot, or on a slot marked blocked, waits: for a task
   // it waits on (get()/wait() inside a task; the worker may be running that
   // task inline meanwhile), or it is a native coroutine between steps. Those

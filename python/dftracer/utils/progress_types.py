@@ -62,8 +62,8 @@ class WatchdogProgress(TypedDict):
 class ProgressTotals(TypedDict):
     """Task counts: cumulative since the runtime started, except ``running``,
     ``blocked`` and ``queued``, which are current. A started, unfinished task
-    is either ``running`` (a worker executes it now: never more than the
-    workers) or ``blocked`` (it waits for other tasks, e.g. in ``get()``)."""
+    is either ``running`` (a worker executes it now: one per worker that is
+    not blocked) or ``blocked`` (it waits for other tasks, e.g. in ``get()``)."""
 
     total: int
     completed: int

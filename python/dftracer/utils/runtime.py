@@ -46,14 +46,14 @@ def _check_size(name: str, value: object) -> int:
 
 
 def _io_threads_from_environment() -> int:
-    """DFTRACER_UTILS_IO_THREADS as a positive int, or 0 (unset or invalid;
+    """DFTRACER_UTILS_IO_THREADS as an int, or 0 (unset, "0", or invalid;
     an invalid value is logged)."""
     raw = os.environ.get("DFTRACER_UTILS_IO_THREADS", "").strip()
     if not raw:
         return 0
-    if raw.isdigit() and int(raw) > 0:
+    if raw.isdigit():
         return int(raw)
-    logger.warning("DFTRACER_UTILS_IO_THREADS=%r ignored: expected a positive integer", raw)
+    logger.warning("DFTRACER_UTILS_IO_THREADS=%r ignored: expected a number of threads", raw)
     return 0
 
 
@@ -340,9 +340,10 @@ class Runtime:
         Counts: ``total``, ``completed``, ``failed`` (timed-out tasks
         included), ``cancelled`` and ``timed_out`` are cumulative since the
         runtime started. ``queued`` tasks have not started. ``running`` tasks
-        are executing on a worker right now: never more than the workers
-        (``threads`` compute plus ``io_threads`` I/O workers; a temporary
-        worker is only added while another is blocked). ``blocked`` tasks
+        are executing on a worker right now, one per worker that is not
+        blocked: at most ``threads`` compute plus ``io_threads`` I/O tasks,
+        except for the moment a temporary worker (started only while another
+        is blocked) finishes the task it took. ``blocked`` tasks
         started and wait, without a worker of their own, for tasks they
         depend on (a ``get()`` or ``wait()`` inside a task; the waiting
         worker may run the awaited task meanwhile, and then shows that one).

@@ -147,3 +147,17 @@ def test_an_invalid_io_threads_variable_is_logged_and_ignored(
     with dft.Runtime(threads=2) as rt:
         assert rt.io_threads == 2  # as many as the compute pool
     assert any("DFTRACER_UTILS_IO_THREADS" in r.getMessage() for r in caplog.records)
+
+
+def test_info_command_shows_what_the_environment_resolves_to() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DFTRACER_UTILS_IO_THREADS="5", DFTRACER_UTILS_LOG_LEVEL="debug")
+    proc = subprocess.run(
+        [sys.executable, "-m", "dftracer.utils", "info"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "io_threads=0 -> 5 I/O threads (DFTRACER_UTILS_IO_THREADS=5)" in proc.stdout
+    assert "log level:    debug" in proc.stdout

@@ -241,11 +241,11 @@ void NativeRuntime::set_error_callback(py::object callback) {
 }
 
 
-py::dict NativeRuntime::progress(std::size_t max_tasks) const {
+py::dict NativeRuntime::progress(std::size_t max_tasks, bool include_recent) const {
   Registry& reg = rt().registry();
   RegistryTotals t = reg.totals();
   std::vector<TaskSnapshot> live = reg.live(max_tasks);
-  std::vector<TaskSnapshot> recent = reg.recent();
+  std::vector<TaskSnapshot> recent = include_recent ? reg.recent() : std::vector<TaskSnapshot>{};
   std::vector<ErrorRecord> errors = reg.errors();
   std::vector<Executor::WorkerView> compute = rt().compute().workers_view();
   std::vector<Executor::WorkerView> io = rt().io().workers_view();
@@ -359,7 +359,7 @@ void register_native_runtime(py::module_& m) {
       .def("wait_all", &NativeRuntime::wait_all, py::arg("timeout") = py::none())
       .def("shutdown", &NativeRuntime::shutdown, py::arg("wait") = true)
       .def("set_error_callback", &NativeRuntime::set_error_callback, py::arg("callback"))
-      .def("progress", &NativeRuntime::progress, py::arg("max_tasks") = 1000)
+      .def("progress", &NativeRuntime::progress, py::arg("max_tasks") = 1000, py::arg("recent") = true)
       .def("is_responsive", &NativeRuntime::is_responsive)
       .def("failed",
            [](NativeRuntime& self) {

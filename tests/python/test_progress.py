@@ -414,3 +414,16 @@ def test_children_lists_are_bounded():
         rt.wait_all()
         (entry,) = [t for t in rt.get_progress()["tasks"] if t["task_id"] == top.task_id]
     assert entry["children"] == sorted(ids)[:64]
+
+
+def test_totals_only_reads_leave_the_task_list_out(rt):
+    for _ in range(5):
+        rt.submit(lambda: None)
+    rt.wait_all()
+    full = rt._native.progress(0)
+    light = rt._native.progress(0, recent=False)
+    assert len(full["tasks"]) == 5 and light["tasks"] == []
+    assert {k: light[k] for k in ("total", "completed", "running", "blocked")} == {
+        k: full[k] for k in ("total", "completed", "running", "blocked")
+    }
+    assert len(light["workers"]) == len(full["workers"])

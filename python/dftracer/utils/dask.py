@@ -461,7 +461,7 @@ def _summarize(dask_worker: "Worker") -> Optional[RuntimeSummary]:
     runtime = getattr(dask_worker, WORKER_RUNTIME_ATTR, None)
     if not isinstance(runtime, Runtime):
         return None
-    progress = runtime.get_progress(max_tasks=0)
+    progress = runtime._native.progress(0, False)  # totals and workers only
     return RuntimeSummary(
         threads=runtime.threads,
         io_threads=runtime.io_threads,

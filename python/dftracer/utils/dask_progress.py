@@ -147,7 +147,7 @@ class _ProgressPublisher:
 
     def publish(self, closed: bool) -> None:
         try:
-            progress = self._runtime.get_progress(max_tasks=0)
+            progress = self._runtime._native.progress(0, False)  # totals only: no task list
             counts = tuple(int(cast(Mapping[str, Any], progress)[k]) for k in _TOTAL_KEYS)
             if counts == self._last and not closed:
                 return

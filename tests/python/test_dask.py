@@ -493,6 +493,30 @@ def test_teardown_on_a_running_loop_is_idempotent_too() -> None:
     assert rt._native.is_shut_down
 
 
+def test_teardown_on_a_loop_shuts_down_even_if_nobody_awaits_it() -> None:
+    plugin = DFTracerUtilsDaskWorkerPlugin(threads=1, io_threads=1)
+    worker: Any = BareWorker()
+    plugin.setup(worker)
+    rt = worker.dftracer_utils_runtime
+    started = threading.Event()
+
+    def slow() -> str:
+        started.set()
+        time.sleep(0.2)
+        return "done"
+
+    handle = rt.submit(slow)
+    assert started.wait(10)
+
+    async def main() -> None:
+        plugin.teardown(worker)  # dropped: the loop ends right after
+
+    asyncio.run(main())
+    assert _wait_for(lambda: rt._native.is_shut_down, timeout=10)
+    assert handle.get() == "done"
+    assert _wait_for(lambda: not [t for t in threading.enumerate() if t.name.startswith("dftracer-utils-dask")])
+
+
 def test_teardown_of_another_plugin_instance_leaves_the_runtime_alone() -> None:
     owner = DFTracerUtilsDaskWorkerPlugin(threads=1, io_threads=1)
     other = DFTracerUtilsDaskWorkerPlugin(threads=1, io_threads=1)

@@ -158,6 +158,20 @@ def test_importing_leaves_a_programs_logging_configuration_alone(python_script) 
     assert proc.stderr == ""  # nothing printed twice
 
 
+def test_a_null_handler_does_not_silence_the_package(python_script) -> None:
+    proc = python_script(
+        """
+        import logging
+        logging.getLogger().addHandler(logging.NullHandler())
+        import dftracer.utils as dft
+        dft.set_log_level("info")
+        logging.getLogger("dftracer.utils").info("still shown")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "INFO dftracer.utils: still shown" in proc.stderr
+
+
 def test_a_later_logging_configuration_takes_over_from_the_package(python_script) -> None:
     proc = python_script(
         """

@@ -267,7 +267,7 @@ class DFTracerUtilsDaskWorkerPlugin(WorkerPlugin):
             done: "asyncio.Future[None]" = loop.create_future()
             done.set_result(None)
             return done
-        return loop.create_task(_shutdown_off_loop(runtime, address, loop, publisher))
+        return _shutdown_off_loop(runtime, address, loop, publisher)
 
     def _detach(self, worker: object) -> Tuple[Optional[Runtime], Optional["_ProgressPublisher"]]:
         """Takes ``worker``'s runtime off it (when this plugin made it) and
@@ -293,10 +293,12 @@ class DFTracerUtilsDaskWorkerPlugin(WorkerPlugin):
         return runtime, publisher
 
 
-async def _shutdown_off_loop(
+def _shutdown_off_loop(
     runtime: Runtime, address: str, loop: asyncio.AbstractEventLoop, publisher: Optional["_ProgressPublisher"]
-) -> None:
-    """Runs ``runtime.shutdown(wait=False)`` on its own thread and awaits it.
+) -> "asyncio.Task[None]":
+    """Starts ``runtime.shutdown(wait=False)`` on a thread of its own, now,
+    and returns a task on ``loop`` that completes once it is done (so the
+    shutdown happens even if the task is never awaited, or cancelled).
 
     A dedicated thread rather than the loop's default executor: that pool's
     threads would outlive the teardown (and, with ``processes=False``, the
@@ -319,25 +321,29 @@ async def _shutdown_off_loop(
             error = exc
         try:
             loop.call_soon_threadsafe(settle, error)
-        except RuntimeError:  # pragma: no cover - the loop closed under us
+        except RuntimeError:  # the loop closed meanwhile: nobody is waiting
             pass
 
     thread = threading.Thread(target=shut_down, name=f"dftracer-utils-dask-teardown {address}", daemon=True)
     thread.start()
-    try:
-        await asyncio.wait_for(asyncio.shield(done), _TEARDOWN_WARN_SECONDS)
-    except asyncio.TimeoutError:
-        logger.warning(
-            "dftracer.utils runtime for dask worker %s: still waiting for running tasks after %.0f s of teardown",
-            address,
-            _TEARDOWN_WARN_SECONDS,
-        )
-        await done
-    # The thread set the result as its last act; this join is immediate.
-    thread.join()
-    if publisher is not None:
-        publisher.publish(closed=True)
-    logger.info("dftracer.utils runtime for dask worker %s shut down", address)
+
+    async def finished() -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(done), _TEARDOWN_WARN_SECONDS)
+        except asyncio.TimeoutError:
+            logger.warning(
+                "dftracer.utils runtime for dask worker %s: still waiting for running tasks after %.0f s of teardown",
+                address,
+                _TEARDOWN_WARN_SECONDS,
+            )
+            await done
+        # The thread set the result as its last act; this join is immediate.
+        thread.join()
+        if publisher is not None:
+            publisher.publish(closed=True)
+        logger.info("dftracer.utils runtime for dask worker %s shut down", address)
+
+    return loop.create_task(finished())
 
 
 class AutoThreadDaskWorkerPlugin(DFTracerUtilsDaskWorkerPlugin):

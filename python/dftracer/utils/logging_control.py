@@ -128,6 +128,7 @@ class _ConsoleHandler(_StreamHandler):
     def __init__(self) -> None:
         super().__init__(sys.stderr)
         self.color_mode = "auto"
+        self._formatters = {False: _Formatter(color=False), True: _Formatter(color=True)}
 
     def emit(self, record: logging.LogRecord) -> None:
         if _other_handlers_see(record):
@@ -138,7 +139,7 @@ class _ConsoleHandler(_StreamHandler):
         super().emit(record)
 
     def format(self, record: logging.LogRecord) -> str:
-        return _Formatter(_wants_color(self.color_mode, self.stream)).format(record)
+        return self._formatters[_wants_color(self.color_mode, self.stream)].format(record)
 
 
 def _own_handlers() -> List[logging.Handler]:
@@ -146,12 +147,13 @@ def _own_handlers() -> List[logging.Handler]:
 
 
 def _other_handlers_see(record: logging.LogRecord) -> bool:
-    """True when a handler other than the package's own would receive
-    ``record`` on its way from its logger to the root."""
+    """True when a handler other than the package's own (or a NullHandler,
+    which shows nothing) would receive ``record`` on its way from its
+    logger to the root."""
     own = _own_handlers()
     logger: Optional[logging.Logger] = logging.getLogger(record.name)
     while logger is not None:
-        if any(h not in own for h in logger.handlers):
+        if any(h not in own and not isinstance(h, logging.NullHandler) for h in logger.handlers):
             return True
         if not logger.propagate:
             return False

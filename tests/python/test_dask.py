@@ -695,6 +695,9 @@ def test_progress_aggregator_keeps_the_newest_message_of_each_worker() -> None:
     agg.handle_event((0.0, {"kind": "phase", "phase": "p", "batch": "2", "done": 2, "total": 4}))
     agg.handle_event((0.0, {"kind": "phase", "phase": "p", "batch": "1", "done": 4, "total": 4}))
     assert agg.summary()["phases"] == {"p": {"done": 6, "total": 8}}
+    # Upstream's phase messages carry no "kind": summed the same way.
+    agg.handle_event((0.0, {"phase": "q", "batch": "0_8", "done": 3, "total": 5}))
+    assert agg.summary()["phases"]["q"] == {"done": 3, "total": 5}
     for junk in (None, (0.0, "text"), (0.0, {"kind": "runtime"}), (0.0, {"kind": "other"})):
         agg.handle_event(junk)  # ignored, never raised
     assert agg.summary()["completed"] == 6

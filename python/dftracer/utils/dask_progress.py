@@ -310,6 +310,8 @@ class ProgressAggregator:
         try:
             _, message = event
             kind = message.get("kind")
+            if kind is None and "phase" in message:
+                kind = "phase"  # {"phase", "batch", "done", "total"} alone, as upstream's forwarders send
             with self._lock:
                 if kind == "runtime":
                     self._take_runtime(message)

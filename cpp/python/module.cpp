@@ -7,6 +7,7 @@
 #include "dftracer/utils/core/task_state.hpp"
 #include "c_api_export.hpp"
 #include "dftracer/utils/core/registry.hpp"
+#include "dftracer/utils/core/runtime.hpp"
 #include "gil.hpp"
 #include "python_task.hpp"
 #include "task_handle_factory.hpp"
@@ -83,6 +84,10 @@ PYBIND11_MODULE(_core, m) {
     TaskState* t = this_task::current();
     return t ? static_cast<std::int64_t>(t->id()) : -1;
   });
+  m.def(
+      "current_runtime_id",
+      []() { return reinterpret_cast<std::uintptr_t>(Runtime::current()); },
+      "The runtime_id of the runtime whose worker (compute, I/O or temporary) runs this code; 0 elsewhere.");
   m.def("default_thread_count", []() { return resolve_thread_count(0); },
         "The compute thread count threads=0 resolves to (DFTRACER_UTILS_THREADS or the usable CPUs).");
 #ifdef NDEBUG

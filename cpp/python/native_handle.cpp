@@ -124,6 +124,8 @@ void register_native_handle(py::module_& m) {
           py::arg("timeout") = py::none(),
           "Blocks until the task is final or the timeout (seconds) passes; returns done().")
       .def("result", &NativeHandle::result, py::arg("timeout") = py::none())
+      .def("get", &NativeHandle::result, py::arg("timeout") = py::none(),
+           "Alias of result(), so a native handle is used the way a dftracer.utils.TaskHandle is.")
       .def("exception", &NativeHandle::exception,
            "The exception of a failed or timed-out task; None while unfinished, on success or when cancelled.")
       .def("cancel", [](const NativeHandle& h) { return h.state->cancel(); })

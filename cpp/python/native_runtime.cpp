@@ -3,8 +3,12 @@
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include <unistd.h>
 
@@ -24,7 +28,12 @@ double ms_between(std::int64_t from_ns, std::int64_t to_ns) {
   return static_cast<double>(to_ns - from_ns) / 1e6;
 }
 
-py::dict task_entry(const TaskSnapshot& s, std::int64_t now) {
+// How many child ids a task entry lists at most (the oldest first).
+constexpr std::size_t kMaxChildrenListed = 64;
+
+using ChildrenMap = std::unordered_map<std::uint64_t, std::vector<std::uint64_t>>;
+
+py::dict task_entry(const TaskSnapshot& s, std::int64_t now, const ChildrenMap& children) {
   py::dict d;
   d["task_id"] = s.id;
   d["name"] = s.name;
@@ -42,7 +51,32 @@ py::dict task_entry(const TaskSnapshot& s, std::int64_t now) {
   d["progress_pct"] = pct;
   d["total_subtasks"] = s.total_subtasks;
   d["completed_subtasks"] = s.completed_subtasks;
+  d["location"] = s.location ? s.location : "";
+  d["parent_id"] = s.parent_id ? py::object(py::int_(s.parent_id)) : py::object(py::none());
+  py::list kids;
+  if (auto it = children.find(s.id); it != children.end()) {
+    for (std::uint64_t id : it->second) kids.append(id);
+  }
+  d["children"] = kids;
   return d;
+}
+
+// Each listed task's children among the tasks this snapshot holds (live
+// and recently finished ones): derived here, from the parent ids recorded
+// at submit, so submitting keeps no list. Sorted, at most kMaxChildrenListed.
+ChildrenMap children_of(const std::vector<TaskSnapshot>& recent, const std::vector<TaskSnapshot>& live) {
+  ChildrenMap map;
+  for (const auto* list : {&recent, &live}) {
+    for (const auto& s : *list) {
+      if (s.parent_id) map[s.parent_id].push_back(s.id);
+    }
+  }
+  for (auto& [parent, ids] : map) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    if (ids.size() > kMaxChildrenListed) ids.resize(kMaxChildrenListed);
+  }
+  return map;
 }
 
 // Watchdog hooks: run on the runtime's callback thread, which takes the GIL
@@ -238,28 +272,50 @@ void NativeRuntime::set_error_callback(py::object callback) {
 }
 
 
-py::dict NativeRuntime::progress(std::size_t max_tasks) const {
+py::dict NativeRuntime::progress(std::size_t max_tasks, bool include_recent) const {
   Registry& reg = rt().registry();
   RegistryTotals t = reg.totals();
   std::vector<TaskSnapshot> live = reg.live(max_tasks);
-  std::vector<TaskSnapshot> recent = reg.recent();
+  std::vector<TaskSnapshot> recent = include_recent ? reg.recent() : std::vector<TaskSnapshot>{};
   std::vector<ErrorRecord> errors = reg.errors();
+  std::vector<Executor::WorkerView> compute = rt().compute().workers_view();
+  std::vector<Executor::WorkerView> io = rt().io().workers_view();
   std::int64_t now = now_ns();
+
+  // `running` counts the tasks a worker is executing now: one per worker
+  // that is not blocked (a temporary worker starts only while another is
+  // blocked, so this stays within threads + io_threads but for the moment a
+  // temporary worker finishes the task it took). A task that started and has not finished but
+  // is on no worker's slot, or on a slot marked blocked, waits: for a task
+  // it waits on (get()/wait() inside a task; the worker may be running that
+  // task inline meanwhile), or it is a native coroutine between steps. Those
+  // are `blocked`. Totals and slots are read at slightly different moments:
+  // the two are clamped so they always add up to the started, unfinished
+  // tasks.
+  std::unordered_set<std::uint64_t> executing;
+  for (const auto* pool : {&compute, &io}) {
+    for (const auto& w : *pool) {
+      if (w.task_id != 0 && w.activity != WorkerActivity::blocked) executing.insert(w.task_id);
+    }
+  }
+  std::uint64_t started = t.running;
+  std::uint64_t running = std::min<std::uint64_t>(executing.size(), started);
 
   py::dict d;
   d["total"] = t.submitted;
   d["completed"] = t.completed;
-  d["running"] = t.running;
+  d["running"] = running;
+  d["blocked"] = started - running;
   d["queued"] = t.queued;
   d["failed"] = t.failed + t.timed_out;
   d["cancelled"] = t.cancelled;
   d["timed_out"] = t.timed_out;
 
-  py::list workers;
-  auto add_workers = [&](Executor& ex, const char* pool, std::size_t id_base) {
-    for (const auto& w : ex.workers_view()) {
+  auto worker_list = [&](const std::vector<Executor::WorkerView>& views, const char* pool) {
+    py::list out;
+    for (const auto& w : views) {
       py::dict wd;
-      wd["id"] = id_base + w.index;
+      wd["id"] = w.index;
       wd["pool"] = pool;
       wd["idle"] = w.task_id == 0;
       wd["task"] = w.display_name();
@@ -268,16 +324,17 @@ py::dict NativeRuntime::progress(std::size_t max_tasks) const {
       wd["tasks_run"] = w.tasks_run;
       wd["temporary"] = w.spare;
       wd["busy_ms"] = w.task_id ? ms_between(w.task_since_ns, now) : 0.0;
-      workers.append(std::move(wd));
+      out.append(std::move(wd));
     }
+    return out;
   };
-  add_workers(rt().compute(), "compute", 0);
-  add_workers(rt().io(), "io", 100000);
-  d["workers"] = workers;
+  d["workers"] = worker_list(compute, "compute");
+  d["io_workers"] = worker_list(io, "io");
 
+  ChildrenMap children = children_of(recent, live);
   py::list tasks;
-  for (const auto& s : recent) tasks.append(task_entry(s, now));
-  for (const auto& s : live) tasks.append(task_entry(s, now));
+  for (const auto& s : recent) tasks.append(task_entry(s, now, children));
+  for (const auto& s : live) tasks.append(task_entry(s, now, children));
   d["tasks"] = tasks;
   d["tasks_truncated"] = live.size() >= max_tasks && (t.queued + t.running) > live.size();
 
@@ -333,7 +390,7 @@ void register_native_runtime(py::module_& m) {
       .def("wait_all", &NativeRuntime::wait_all, py::arg("timeout") = py::none())
       .def("shutdown", &NativeRuntime::shutdown, py::arg("wait") = true)
       .def("set_error_callback", &NativeRuntime::set_error_callback, py::arg("callback"))
-      .def("progress", &NativeRuntime::progress, py::arg("max_tasks") = 1000)
+      .def("progress", &NativeRuntime::progress, py::arg("max_tasks") = 1000, py::arg("recent") = true)
       .def("is_responsive", &NativeRuntime::is_responsive)
       .def("failed",
            [](NativeRuntime& self) {
@@ -372,7 +429,12 @@ void register_native_runtime(py::module_& m) {
       .def_property_readonly(
           "is_shut_down", [](NativeRuntime& self) { return self.abandoned() || self.runtime().is_shut_down(); },
           "True once shut down or abandoned.")
-      .def_property_readonly("active", [](NativeRuntime& self) { return self.runtime().active(); });
+      .def_property_readonly("active", [](NativeRuntime& self) { return self.runtime().active(); })
+      .def_property_readonly(
+          "runtime_id",
+          [](NativeRuntime& self) { return reinterpret_cast<std::uintptr_t>(&self.runtime()); },
+          "Identifies the C++ runtime for the life of the process (what current_runtime_id() answers on its "
+          "workers).");
 }
 
 }  // namespace dftracer::utils::python

@@ -34,7 +34,9 @@ class NativeRuntime {
   // no body runs within `timeout_s` (with `cancel`, cancelling what is live).
   bool drain(std::optional<double> timeout_s, bool cancel);
   void set_error_callback(py::object callback);
-  py::dict progress(std::size_t max_tasks) const;
+  // `recent`: whether `tasks` lists the recently finished tasks too (the
+  // totals-only readers, such as the Dask progress publisher, skip them).
+  py::dict progress(std::size_t max_tasks, bool recent = true) const;
   bool is_responsive() const { return runtime_->is_responsive(); }
   void set_default_task_timeout(py::handle timeout);
   void set_timeout(py::handle timeout);

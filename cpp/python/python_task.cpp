@@ -2,6 +2,7 @@
 #include "python_task.hpp"
 
 #include "gil.hpp"
+#include "task_location.hpp"
 
 namespace dftracer::utils::python {
 
@@ -58,7 +59,9 @@ PythonTaskState::PythonTaskState(py::object fn, py::tuple args, py::object kwarg
       fn_(std::move(fn)),
       args_(std::move(args)),
       kwargs_(std::move(kwargs)),
-      permits_(std::move(permits)) {}
+      permits_(std::move(permits)) {
+  set_location(python_location(fn_.ptr()));
+}
 
 PythonTaskState* PythonTaskState::innermost_on_this_thread() noexcept { return tls_innermost; }
 

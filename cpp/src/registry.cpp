@@ -19,6 +19,8 @@ TaskSnapshot snapshot_of(const TaskState& t) {
   s.end_ns = t.end_ns();
   s.total_subtasks = t.total_subtasks();
   s.completed_subtasks = t.completed_subtasks();
+  s.parent_id = t.parent_id();
+  s.location = t.location();
   return s;
 }
 }  // namespace
@@ -111,6 +113,8 @@ void Registry::on_finished(TaskState& task, TaskStatus from) {
       slot.end_ns = task.end_ns();
       slot.total_subtasks = task.total_subtasks();
       slot.completed_subtasks = task.completed_subtasks();
+      slot.parent_id = task.parent_id();
+      slot.location = task.location();
       shard.ring_next = (shard.ring_next + 1) % shard.ring.size();
       if (shard.ring_size < shard.ring.size()) ++shard.ring_size;
     }

@@ -87,7 +87,8 @@ void Runtime::submit_state(TaskState& state, Pool pool) {
     throw RuntimeShutdownError();
   }
   Executor& target = pool == Pool::io ? *io_ : *compute_;
-  state.attach(this, &target, next_id_.fetch_add(1, std::memory_order_relaxed), now_ns());
+  TaskState* parent = this_task::current();
+  state.attach(this, &target, next_id_.fetch_add(1, std::memory_order_relaxed), now_ns(), parent ? parent->id() : 0);
   registry_.on_submitted(state);
   state.add_ref();  // the queue entry's reference
   target.schedule(WorkItem::task(&state));

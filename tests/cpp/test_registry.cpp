@@ -121,6 +121,67 @@ TEST(Registry, UnnamedTasksReadAsTaskIdInEveryView) {
   for (const auto& r : recent) EXPECT_EQ(r.name, "task-" + std::to_string(r.id));
 }
 
+TEST(Registry, SnapshotsCarryTheSubmittingTasksId) {
+  // The parent is recorded at submit from this_task::current(): tasks
+  // submitted from outside have none, children name the task whose body
+  // submitted them, in the live list and in the recent ring alike.
+  Runtime rt({.threads = 2, .io_threads = 1});
+  Gate gate;
+  std::atomic<std::uint64_t> child_id{0}, grandchild_id{0};
+  auto parent = rt.submit([&] {
+    auto child = rt.submit([&] {
+      auto grandchild = rt.submit([] {}, "grandchild");
+      grandchild_id = grandchild.id();
+      grandchild.wait();
+      gate.wait();
+    }, "child");
+    child_id = child.id();
+    child.wait();
+  }, "parent");
+  ASSERT_TRUE(wait_until([&] { return gate.arrived.load() == 1; }));
+
+  auto live = rt.registry().live(10);
+  ASSERT_EQ(live.size(), 2u);  // parent and child; the grandchild finished
+  EXPECT_EQ(live[0].id, parent.id());
+  EXPECT_EQ(live[0].parent_id, 0u);
+  EXPECT_EQ(live[1].id, child_id.load());
+  EXPECT_EQ(live[1].parent_id, parent.id());
+
+  gate.open();
+  rt.wait_all();
+  auto recent = rt.registry().recent();
+  ASSERT_EQ(recent.size(), 3u);
+  for (const auto& r : recent) {
+    if (r.id == parent.id()) EXPECT_EQ(r.parent_id, 0u);
+    if (r.id == child_id.load()) EXPECT_EQ(r.parent_id, parent.id());
+    if (r.id == grandchild_id.load()) EXPECT_EQ(r.parent_id, child_id.load());
+  }
+}
+
+TEST(Registry, SnapshotsCarryTheTasksLocation) {
+  struct Located final : TaskState {
+    using TaskState::TaskState;
+    void run() override { finish_success(); }
+  };
+  Runtime rt({.threads = 1, .io_threads = 1});
+  TaskStateRef with = TaskStateRef::adopt(new Located("with"));
+  with->set_location("reader.cpp:42");
+  TaskStateRef without = TaskStateRef::adopt(new Located("without"));
+  rt.submit_state(*with);
+  rt.submit_state(*without);
+  rt.wait_all();
+  auto recent = rt.registry().recent();
+  ASSERT_EQ(recent.size(), 2u);
+  for (const auto& r : recent) {
+    if (r.name == "with") {
+      ASSERT_NE(r.location, nullptr);
+      EXPECT_STREQ(r.location, "reader.cpp:42");
+    } else {
+      EXPECT_EQ(r.location, nullptr);
+    }
+  }
+}
+
 TEST(Registry, NeverSubmittedStateHasAnEmptyName) {
   struct Plain final : TaskState {
     void run() override { finish_success(); }

@@ -4,6 +4,7 @@ progress_pct from dft.report_progress, and recent errors."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import typing
@@ -19,7 +20,9 @@ def _check_schema(value, typed_dict):
     assert set(value) == set(hints), (typed_dict.__name__, set(value) ^ set(hints))
     for key, hint in hints.items():
         origin = typing.get_origin(hint)
-        if origin is list:
+        if origin is typing.Union:  # Optional[...]
+            assert isinstance(value[key], typing.get_args(hint)), (key, hint, value[key])
+        elif origin is list:
             assert isinstance(value[key], list)
         elif typing.is_typeddict(hint):
             assert isinstance(value[key], dict)
@@ -33,7 +36,7 @@ def _check_schema(value, typed_dict):
 
 def _check_progress(progress):
     _check_schema(progress, Progress)
-    for w in progress["workers"]:
+    for w in progress["workers"] + progress["io_workers"]:
         _check_schema(w, WorkerProgress)
     for t in progress["tasks"]:
         _check_schema(t, TaskProgress)
@@ -45,9 +48,8 @@ def _check_progress(progress):
 def test_fresh_runtime_reports_zero_counts_and_idle_workers(rt):
     p = rt.get_progress()
     _check_progress(p)
-    assert {k: p[k] for k in ("total", "completed", "running", "queued", "failed", "cancelled", "timed_out")} == dict.fromkeys(
-        ("total", "completed", "running", "queued", "failed", "cancelled", "timed_out"), 0
-    )
+    counts = ("total", "completed", "running", "blocked", "queued", "failed", "cancelled", "timed_out")
+    assert {k: p[k] for k in counts} == dict.fromkeys(counts, 0)
     assert p["tasks"] == [] and p["errors"] == [] and p["tasks_truncated"] is False
     assert all(w["idle"] and w["task"] == "" for w in p["workers"])
 
@@ -181,3 +183,247 @@ def test_worker_entries_show_tasks_run(rt):
     assert sum(w["tasks_run"] for w in workers) >= 20
     assert all(w["queue_depth"] == 0 for w in workers)
     assert {w["state"] for w in workers} <= {"idle", "parked", "running", "blocked", "retired"}
+
+
+# --- workers, io_workers, running and blocked ------------------------------------
+
+
+def test_workers_lists_the_compute_pool_and_io_workers_the_io_pool():
+    with dft.Runtime(threads=3, io_threads=2) as rt:
+        gate = threading.Event()
+        io_task = rt.submit_io(gate.wait, 10, name="io-wait")
+        compute_task = rt.submit(gate.wait, 10, name="compute-wait")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            p = rt.get_progress()
+            if p["running"] == 2:
+                break
+            time.sleep(0.005)
+        gate.set()
+        io_task.get()
+        compute_task.get()
+    _check_progress(p)
+    assert [w["id"] for w in p["workers"]] == [0, 1, 2]
+    assert [w["id"] for w in p["io_workers"]] == [0, 1]
+    assert {w["pool"] for w in p["workers"]} == {"compute"} and {w["pool"] for w in p["io_workers"]} == {"io"}
+    assert [w["task"] for w in p["workers"] if w["task"]] == ["compute-wait"]
+    assert [w["task"] for w in p["io_workers"] if w["task"]] == ["io-wait"]
+    for w in p["workers"]:
+        assert {"id", "idle", "task", "queue_depth"} <= set(w)
+
+
+def test_a_task_waiting_on_its_children_is_blocked_not_running(rt1, wait_until):
+    """threads=1: the parent's get() runs its child on the same worker, so
+    one task runs and the parent is shown as blocked."""
+    gate = threading.Event()
+    child_started = threading.Event()
+
+    def child():
+        child_started.set()
+        gate.wait(10)
+        return 1
+
+    def parent():
+        return rt1.submit(child, name="child").get() + 1
+
+    h = rt1.submit(parent, name="parent")
+    assert child_started.wait(10)
+    p = rt1.get_progress()
+    gate.set()
+    assert h.get() == 2
+    assert (p["running"], p["blocked"], p["queued"]) == (1, 1, 0)
+    (worker,) = p["workers"]
+    assert worker["task"] == "child" and worker["state"] == "running"
+    rt1.wait_all()
+    p = rt1.get_progress()
+    assert (p["running"], p["blocked"]) == (0, 0)
+
+
+def test_a_worker_blocked_on_a_running_task_counts_its_task_as_blocked(rt, wait_until):
+    gate = threading.Event()
+    other_started = threading.Event()
+
+    def other():
+        other_started.set()
+        gate.wait(10)
+
+    h_other = rt.submit(other, name="other")
+    assert other_started.wait(10)
+    waiter = rt.submit(lambda: h_other.get(), name="waiter")
+    assert wait_until(lambda: any(w["state"] == "blocked" for w in rt.get_progress()["workers"]))
+    p = rt.get_progress()
+    gate.set()
+    waiter.get()
+    assert (p["running"], p["blocked"]) == (1, 1)
+    blocked = [w for w in p["workers"] if w["state"] == "blocked"]
+    assert [w["task"] for w in blocked] == ["waiter"]
+
+
+def test_running_never_exceeds_the_workers_under_nested_load():
+    threads = 2
+    with dft.Runtime(threads=threads, io_threads=1) as rt:
+
+        def leaf(i):
+            time.sleep(0.0005 * (i % 3))
+            return i
+
+        def node(depth):
+            if depth == 0:
+                return leaf(depth)
+            kids = [rt.submit(node, depth - 1) for _ in range(3)]
+            return sum(k.get() for k in kids) + 1
+
+        roots = [rt.submit(node, 3) for _ in range(4)]
+        samples = []
+        while not all(r.done() for r in roots):
+            p = rt.get_progress(max_tasks=0)
+            unblocked = sum(w["state"] != "blocked" for w in p["workers"] + p["io_workers"])
+            samples.append((p["running"], p["blocked"], unblocked))
+        assert [r.get() for r in roots] == [13] * 4
+        rt.wait_all()
+        final = rt.get_progress(max_tasks=0)
+    assert samples
+    for running, blocked, unblocked in samples:
+        # One running task per worker that is not blocked; temporary workers
+        # join only while others are blocked (and retire once idle).
+        assert running <= unblocked, samples
+        assert blocked >= 0
+    assert (final["running"], final["blocked"], final["queued"]) == (0, 0, 0)
+
+
+# --- location, parent_id, children -----------------------------------------------
+
+
+def defined_here():
+    return "here"
+
+
+class Pipeline:
+    def run(self):
+        return "ran"
+
+    def __call__(self):
+        return "called"
+
+
+class Built:
+    def __init__(self):
+        self.value = 1
+
+
+def _where(fn) -> str:
+    return f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
+
+
+def _entry(rt, handle):
+    rt.wait_all()
+    (entry,) = [t for t in rt.get_progress()["tasks"] if t["task_id"] == handle.task_id]
+    return entry
+
+
+def test_location_is_where_the_callable_was_defined(rt):
+    lam = lambda: 1  # noqa: E731
+    pipeline = Pipeline()
+    cases = [
+        (defined_here, _where(defined_here)),
+        (lam, _where(lam)),
+        (pipeline.run, _where(Pipeline.run)),
+        (functools.partial(functools.partial(defined_here)), _where(defined_here)),
+        (pipeline, _where(Pipeline.__call__)),
+        (Built, _where(Built.__init__)),
+        (len, ""),  # a builtin has no Python source
+    ]
+    for fn, expected in cases:
+        h = rt.submit(fn)
+        assert _entry(rt, h)["location"] == expected, fn
+    assert _where(defined_here).endswith("test_progress.py:" + str(defined_here.__code__.co_firstlineno))
+
+
+def wait_on(gate):
+    gate.wait(10)
+
+
+def test_location_of_a_live_task_is_known_too(rt, wait_until):
+    gate = threading.Event()
+    h = rt.submit(wait_on, gate)
+    try:
+        assert wait_until(lambda: h.state == "running")
+        (entry,) = [t for t in rt.get_progress()["tasks"] if t["task_id"] == h.task_id]
+        assert entry["state"] == "running" and entry["location"] == _where(wait_on)
+    finally:
+        gate.set()
+
+
+def test_children_and_parent_id_link_submitted_tasks(rt):
+    def grandchild():
+        return 1
+
+    def child():
+        return rt.submit(grandchild, name="grandchild").get()
+
+    def parent():
+        kids = [rt.submit(child, name="child") for _ in range(3)]
+        return [k.task_id for k in kids], sum(k.get() for k in kids)
+
+    top = rt.submit(parent, name="parent")
+    child_ids, total = top.get()
+    rt.wait_all()
+    tasks = {t["task_id"]: t for t in rt.get_progress()["tasks"]}
+    assert total == 3
+    assert tasks[top.task_id]["children"] == sorted(child_ids)
+    assert tasks[top.task_id]["parent_id"] is None
+    for cid in child_ids:
+        assert tasks[cid]["parent_id"] == top.task_id
+        (gid,) = tasks[cid]["children"]
+        assert tasks[gid]["name"] == "grandchild" and tasks[gid]["parent_id"] == cid
+        assert tasks[gid]["children"] == []
+
+
+def test_children_of_a_live_task_are_listed_while_it_runs(rt):
+    gate = threading.Event()
+    submitted = threading.Event()
+    ids: list[int] = []
+
+    def parent():
+        ids.extend(rt.submit(lambda: None).task_id for _ in range(2))
+        submitted.set()
+        gate.wait(10)
+
+    top = rt.submit(parent)
+    assert submitted.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        tasks = {t["task_id"]: t for t in rt.get_progress()["tasks"]}
+        if all(tasks.get(i, {}).get("state") == "completed" for i in ids):
+            break
+        time.sleep(0.005)
+    entry = tasks[top.task_id]
+    gate.set()
+    top.get()
+    assert entry["state"] == "running" and entry["children"] == sorted(ids)
+
+
+def test_children_lists_are_bounded():
+    with dft.Runtime(threads=2, io_threads=1, recent_tasks=512) as rt:
+
+        def parent():
+            return [rt.submit(lambda: None).task_id for _ in range(100)]
+
+        top = rt.submit(parent)
+        ids = top.get()
+        rt.wait_all()
+        (entry,) = [t for t in rt.get_progress()["tasks"] if t["task_id"] == top.task_id]
+    assert entry["children"] == sorted(ids)[:64]
+
+
+def test_totals_only_reads_leave_the_task_list_out(rt):
+    for _ in range(5):
+        rt.submit(lambda: None)
+    rt.wait_all()
+    full = rt._native.progress(0)
+    light = rt._native.progress(0, recent=False)
+    assert len(full["tasks"]) == 5 and light["tasks"] == []
+    assert {k: light[k] for k in ("total", "completed", "running", "blocked")} == {
+        k: full[k] for k in ("total", "completed", "running", "blocked")
+    }
+    assert len(light["workers"]) == len(full["workers"])

@@ -214,7 +214,12 @@ def test_shutdown_returns_while_other_threads_keep_submitting(wait: bool) -> Non
         t.start()
     time.sleep(0.1)
     done = threading.Event()
-    shutter = threading.Thread(target=lambda: (rt.shutdown(wait=wait), done.set()))
+
+    def shut() -> None:
+        rt.shutdown(wait=wait)
+        done.set()
+
+    shutter = threading.Thread(target=shut)
     shutter.start()
     finished = done.wait(30)
     stop.set()

@@ -33,11 +33,15 @@ def test_threads_zero_follows_the_environment_variable(monkeypatch):
         assert rt.threads == 3
 
 
-def test_progress_lists_one_worker_per_thread():
+def test_progress_lists_one_worker_per_thread_compute_and_io_apart():
     with dft.Runtime(threads=3, io_threads=2) as rt:
-        workers = [w for w in rt.get_progress()["workers"] if not w["temporary"]]
-    assert sorted(w["pool"] for w in workers) == ["compute"] * 3 + ["io"] * 2
-    assert len({w["id"] for w in workers}) == 5
+        progress = rt.get_progress()
+    compute = [w for w in progress["workers"] if not w["temporary"]]
+    io = [w for w in progress["io_workers"] if not w["temporary"]]
+    assert [w["pool"] for w in compute] == ["compute"] * 3
+    assert [w["pool"] for w in io] == ["io"] * 2
+    assert sorted(w["id"] for w in compute) == [0, 1, 2]
+    assert sorted(w["id"] for w in io) == [0, 1]
 
 
 def test_repr_shows_sizes_and_never_raises():

@@ -8,16 +8,16 @@ Example::
         handles = [rt.submit(len, s, name=f"len-{s}") for s in ("a", "bb", "ccc")]
         rt.wait_all()
         print([h.get() for h in handles])   # [1, 2, 3]
+
+The public namespace is what ``__all__`` names, plus the submodules.
 """
 
-from __future__ import annotations
-
-import threading
-from pathlib import Path
-from typing import Optional
+from pathlib import Path as _Path
 
 from dftracer.utils import _core
 from dftracer.utils._core import TaskTimeoutError, _NativeTaskHandle
+from dftracer.utils.default_runtime import get_default_runtime, peek_default_runtime, set_default_runtime
+from dftracer.utils.logging_control import get_log_level, set_log_color, set_log_level
 from dftracer.utils.runtime import Runtime
 from dftracer.utils.task_handle import TaskHandle
 
@@ -29,7 +29,12 @@ __all__ = [
     "get_cmake_dir",
     "get_default_runtime",
     "get_include",
+    "get_log_level",
+    "peek_default_runtime",
     "report_progress",
+    "set_default_runtime",
+    "set_log_color",
+    "set_log_level",
     "__version__",
 ]
 
@@ -61,27 +66,16 @@ def report_progress(completed: int, total: int) -> None:
 def get_include() -> str:
     """The folder with ``dftracer/utils/c_api.h`` and ``c_api.hpp``, for
     extensions that submit native tasks (add it to their include path)."""
-    return str(Path(_core.__file__).parent / "include")
+    return str(_Path(_core.__file__).parent / "include")
 
 
 def get_cmake_dir() -> str:
     """The folder with ``DFTracerUtilsConfig.cmake`` (``find_package(DFTracerUtils)``)."""
-    return str(Path(_core.__file__).parent.parent / "share" / "cmake" / "DFTracerUtils")
-
-
-_default_runtime: Optional[Runtime] = None
-_default_lock = threading.Lock()
-
-
-def get_default_runtime() -> Runtime:
-    """The process-wide Runtime used when an extension passes ``None`` for a
-    runtime; created on first use with automatic sizes, shut down at exit."""
-    global _default_runtime
-    with _default_lock:
-        if _default_runtime is None or _default_runtime._is_unusable():
-            _default_runtime = Runtime()
-        return _default_runtime
+    return str(_Path(_core.__file__).parent.parent / "share" / "cmake" / "DFTracerUtils")
 
 
 # Imported for its side effects: the atexit and fork hooks.
 from dftracer.utils import _lifecycle as _lifecycle  # noqa: E402,F401
+from dftracer.utils import logging_control as _logging_control  # noqa: E402
+
+_logging_control._configure_from_environment()

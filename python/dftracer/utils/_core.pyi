@@ -54,6 +54,8 @@ class _NativeTaskHandle:
         """Blocks until the task is final and returns its result, or raises
         its exception; TimeoutError when ``timeout`` seconds pass first,
         concurrent.futures.CancelledError for a cancelled task."""
+    def get(self, timeout: Optional[float] = None) -> Any:
+        """Alias of result(), so a native handle is used the way a dftracer.utils.TaskHandle is."""
     def exception(self) -> Optional[BaseException]:
         """The exception of a failed or timed-out task; None while unfinished, on success or when cancelled."""
     def cancel(self) -> bool: ...
@@ -88,7 +90,8 @@ class _NativeRuntime:
         """True once nothing is queued or running; False when ``timeout`` seconds passed first."""
     def shutdown(self, wait: bool = True) -> None: ...
     def set_error_callback(self, callback: Optional[Callable[[_NativeTaskHandle, BaseException], object]]) -> None: ...
-    def progress(self, max_tasks: int = 1000) -> Progress: ...
+    def progress(self, max_tasks: int = 1000, recent: bool = True) -> Progress:
+        """``recent=False`` leaves the recently finished tasks out of ``tasks`` (for totals-only readers)."""
     def is_responsive(self) -> bool: ...
     def failed(self) -> list[_NativeTaskHandle]: ...
     def clear_failed(self) -> None: ...
@@ -113,6 +116,9 @@ class _NativeRuntime:
         """True once shut down or abandoned."""
     @property
     def active(self) -> int: ...
+    @property
+    def runtime_id(self) -> int:
+        """Identifies the C++ runtime for the life of the process (what current_runtime_id() answers on its workers)."""
 
 def wait_for_reapers(timeout: float) -> bool:
     """Waits for runtimes dropped inside their own tasks to finish tearing down; True when none is left."""
@@ -125,6 +131,8 @@ def current_task_cancelled() -> bool:
 
 def report_progress(completed: int, total: int) -> None: ...
 def current_task_id() -> int: ...
+def current_runtime_id() -> int:
+    """The runtime_id of the runtime whose worker (compute, I/O or temporary) runs this code; 0 elsewhere."""
 def default_thread_count() -> int:
     """The compute thread count threads=0 resolves to (DFTRACER_UTILS_THREADS or the usable CPUs)."""
 def derive_task_name(fn: object) -> str:

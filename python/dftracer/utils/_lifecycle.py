@@ -65,7 +65,8 @@ def _usable_native(runtime: "Runtime") -> Any:
 def _abandon_at_exit(runtime: "Runtime", native: Any, reason: str) -> None:
     """Leaves a runtime's threads behind: they never touch Python again."""
     try:
-        running = native.progress(0)["running"]
+        progress = native.progress(0)
+        running = progress["running"] + progress["blocked"]
     except BaseException:  # the warning must not keep us from abandoning
         running = -1
     logger.warning(

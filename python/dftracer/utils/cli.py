@@ -21,7 +21,8 @@ from typing import Callable, List, Optional
 
 from dftracer.utils import _core
 from dftracer.utils.demo import FileIndex, generate_traces, run_with_runtime, run_with_thread_pool
-from dftracer.utils.runtime import Runtime
+from dftracer.utils.logging_control import get_log_level
+from dftracer.utils.runtime import Runtime, _io_threads_from_environment
 
 __all__ = ["main"]
 
@@ -121,6 +122,12 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  python:       {sys.version.split()[0]}")
     print(f"  threads=0 ->  {_core.default_thread_count()} compute threads "
           f"(DFTRACER_UTILS_THREADS={os.environ.get('DFTRACER_UTILS_THREADS', 'unset')})")
+    io_threads = _io_threads_from_environment() or _core.default_thread_count()
+    print(f"  io_threads=0 -> {io_threads} I/O threads "
+          f"(DFTRACER_UTILS_IO_THREADS={os.environ.get('DFTRACER_UTILS_IO_THREADS', 'unset')})")
+    print(f"  log level:    {get_log_level()} "
+          f"(DFTRACER_UTILS_LOG_LEVEL={os.environ.get('DFTRACER_UTILS_LOG_LEVEL', 'unset')}, "
+          f"DFTRACER_UTILS_LOG_FILE={os.environ.get('DFTRACER_UTILS_LOG_FILE', 'unset')})")
     print(f"  C ABI:        {'yes' if hasattr(_core, '_C_API') else 'not built'}")
     print(f"  dask:         {'installed' if importlib.util.find_spec('distributed') else 'not installed'}")
     print(f"  tqdm:         {'installed' if importlib.util.find_spec('tqdm') else 'not installed'}")

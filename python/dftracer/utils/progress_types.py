@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import List, TypedDict
+from typing import List, Optional, TypedDict
 
 __all__ = ["Progress", "ProgressTotals", "WorkerProgress", "TaskProgress", "ErrorProgress", "WatchdogProgress"]
 
 
 class WorkerProgress(TypedDict):
-    """One worker thread of the compute or I/O pool."""
+    """One worker thread of the compute pool (``workers``) or of the I/O
+    pool (``io_workers``)."""
 
-    id: int
+    id: int  # its index in its pool, from 0
     pool: str  # "compute" or "io"
-    idle: bool  # no submitted task running on it
-    task: str  # name of the task it runs, "" when idle
+    idle: bool  # no submitted task on it
+    task: str  # name of the task it runs (or, blocked, waits in), "" when idle
     queue_depth: int  # items in its own deque
-    state: str  # idle, running, parked, blocked
+    state: str  # idle, running, parked, blocked (waiting inside a task), retired
     tasks_run: int
     temporary: bool  # added while other workers were blocked
     busy_ms: float  # how long the current task has run
@@ -30,8 +31,11 @@ class TaskProgress(TypedDict):
     queued_duration_ms: float
     execution_duration_ms: float
     progress_pct: float
-    total_subtasks: int
+    total_subtasks: int  # as the task reported them (dft.report_progress)
     completed_subtasks: int
+    location: str  # "file.py:line" where the callable was defined; "" when unknown
+    parent_id: Optional[int]  # the task that submitted this one; None from outside any task
+    children: List[int]  # ids of the tasks it submitted, among those listed (at most 64)
 
 
 class ErrorProgress(TypedDict):
@@ -56,12 +60,15 @@ class WatchdogProgress(TypedDict):
 
 
 class ProgressTotals(TypedDict):
-    """Task counts: cumulative since the runtime started, except ``running``
-    and ``queued``, which are current."""
+    """Task counts: cumulative since the runtime started, except ``running``,
+    ``blocked`` and ``queued``, which are current. A started, unfinished task
+    is either ``running`` (a worker executes it now: one per worker that is
+    not blocked) or ``blocked`` (it waits for other tasks, e.g. in ``get()``)."""
 
     total: int
     completed: int
     running: int
+    blocked: int
     queued: int
     failed: int
     cancelled: int
@@ -71,7 +78,8 @@ class ProgressTotals(TypedDict):
 class Progress(ProgressTotals):
     """What :meth:`Runtime.get_progress` returns."""
 
-    workers: List[WorkerProgress]
+    workers: List[WorkerProgress]  # the compute pool (temporary workers included)
+    io_workers: List[WorkerProgress]  # the I/O pool
     tasks: List[TaskProgress]
     tasks_truncated: bool
     errors: List[ErrorProgress]

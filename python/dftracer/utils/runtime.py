@@ -9,6 +9,7 @@ callable; blocking calls here release the GIL and stay interruptible.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from types import TracebackType
 from typing import Any, Callable, List, Optional, Type, TypeVar, Union, overload
@@ -43,6 +44,18 @@ def _check_size(name: str, value: object) -> int:
     return value
 
 
+def _io_threads_from_environment() -> int:
+    """DFTRACER_UTILS_IO_THREADS as an int, or 0 (unset, "0", or invalid;
+    an invalid value is logged)."""
+    raw = os.environ.get("DFTRACER_UTILS_IO_THREADS", "").strip()
+    if not raw:
+        return 0
+    if raw.isdigit():
+        return int(raw)
+    logger.warning("DFTRACER_UTILS_IO_THREADS=%r ignored: expected a number of threads", raw)
+    return 0
+
+
 class Runtime:
     """Runtime with async task submission and Python callable support.
 
@@ -55,8 +68,8 @@ class Runtime:
     Args:
         threads: compute workers; 0 uses ``DFTRACER_UTILS_THREADS`` or the
             CPUs this process may use.
-        io_threads: workers of the separate pool for blocking I/O; 0 gives it
-            as many as the compute pool.
+        io_threads: workers of the separate pool for blocking I/O; 0 uses
+            ``DFTRACER_UTILS_IO_THREADS`` or as many as the compute pool.
         python_threads: the most Python callables that run at once; 0 means
             no cap beyond the workers themselves. Only one of them executes
             Python bytecode at a time (the GIL); the cap matters for callables
@@ -91,7 +104,7 @@ class Runtime:
         max_temporary_workers: int = 0,
     ) -> None:
         threads = _check_size("threads", threads)
-        io_threads = _check_size("io_threads", io_threads)
+        io_threads = _check_size("io_threads", io_threads) or _io_threads_from_environment()
         python_threads = _check_size("python_threads", python_threads)
         recent_tasks = _check_size("recent_tasks", recent_tasks)
         max_temporary_workers = _check_size("max_temporary_workers", max_temporary_workers)
@@ -117,12 +130,13 @@ class Runtime:
 
     # -- timeouts ----------------------------------------------------------
 
-    def set_default_task_timeout(self, timeout: Duration) -> None:
+    def set_default_task_timeout(self, ms: Duration = 0) -> None:
         """Sets the timeout of every task, counted from when it starts running.
 
-        ``timeout`` is milliseconds as a number (``250``), or a string with
-        its unit (``"250ms"``, ``"30s"``, ``"5m"``, ``"1h"``; a bare numeric
-        string is milliseconds); ``None`` or ``0`` removes it. A task past it
+        ``ms`` is milliseconds as a number (``250``), or a string with its
+        unit (``"250ms"``, ``"30s"``, ``"5m"``, ``"1h"``; a bare numeric
+        string is milliseconds); ``None`` or ``0`` (the default) removes it.
+        It may be passed by position or by name (``ms=250``). A task past it
         completes at once with :class:`TaskTimeoutError` (its waiters are
         released and the error shows in ``get_progress()["errors"]``), and
         its code is asked to stop: a Python callable gets a
@@ -135,18 +149,24 @@ class Runtime:
         Example::
 
             rt.set_default_task_timeout("30s")
+            rt.set_default_task_timeout(ms=30_000)   # the same
         """
-        self._native.set_default_task_timeout(timeout)
+        self._native.set_default_task_timeout(ms)
 
-    def set_timeout(self, timeout: Duration) -> None:
+    def set_timeout(self, global_ms: Duration = 0) -> None:
         """Bounds how long the runtime may run submitted work, from now.
 
-        Same units as :meth:`set_default_task_timeout`. Once it passes, every
-        queued and running task (and any submitted later) times out with
+        Same units as :meth:`set_default_task_timeout`, by position or by
+        name (``global_ms=60_000``). Once it passes, every queued and running
+        task (and any submitted later) times out with
         :class:`TaskTimeoutError` and :meth:`is_responsive` is False;
-        ``None`` or ``0`` clears it.
+        ``None`` or ``0`` (the default) clears it.
+
+        Raises:
+            ValueError: negative, NaN or unparseable values.
+            RuntimeError: the watchdog is off (``watchdog_interval=0``).
         """
-        self._native.set_timeout(timeout)
+        self._native.set_timeout(global_ms)
 
     # -- sizes -------------------------------------------------------------
 
@@ -316,10 +336,32 @@ class Runtime:
     def get_progress(self, max_tasks: int = 1000) -> Progress:
         """A snapshot of what the runtime is doing.
 
-        ``total``, ``completed``, ``failed`` count since the runtime started;
-        ``running`` and ``queued`` are current. ``workers`` has one entry per
-        worker thread; ``tasks`` lists the recently finished tasks then up to
-        ``max_tasks`` live ones; ``errors`` the recent failures.
+        Counts: ``total``, ``completed``, ``failed`` (timed-out tasks
+        included), ``cancelled`` and ``timed_out`` are cumulative since the
+        runtime started. ``queued`` tasks have not started. ``running`` tasks
+        are executing on a worker right now, one per worker that is not
+        blocked: at most ``threads`` compute plus ``io_threads`` I/O tasks,
+        except for the moment a temporary worker (started only while another
+        is blocked) finishes the task it took. ``blocked`` tasks
+        started and wait, without a worker of their own, for tasks they
+        depend on (a ``get()`` or ``wait()`` inside a task; the waiting
+        worker may run the awaited task meanwhile, and then shows that one).
+        A started task is either running or blocked.
+
+        Lists: ``workers`` has one entry per compute worker (``id``, ``idle``,
+        ``task``, ``queue_depth`` and more; temporary ones marked
+        ``temporary``), ``io_workers`` the same for the I/O pool. ``tasks``
+        lists the recently finished tasks, then up to ``max_tasks`` live
+        ones; each has its ``location`` (``"file.py:line"`` of the callable's
+        definition, ``""`` when unknown), ``parent_id`` (the task that
+        submitted it, or None) and ``children`` (ids of the tasks it
+        submitted among those listed, at most 64). ``errors`` holds recent
+        failures.
+
+        Example::
+
+            p = rt.get_progress()
+            print(f"{p['completed']}/{p['total']} done, {p['running']} running, {p['blocked']} blocked")
         """
         progress: Progress = self._native.progress(max_tasks)
         return progress

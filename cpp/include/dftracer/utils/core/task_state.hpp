@@ -55,11 +55,14 @@ class TaskState : public QueueEntry {
   virtual ~TaskState();
 
   // Called once by the host when the task is submitted, before it is queued.
-  void attach(TaskHost* host, Executor* executor, std::uint64_t id, std::int64_t submit_ns) noexcept {
+  // `parent_id`: the submitted task that submitted this one (0: none).
+  void attach(TaskHost* host, Executor* executor, std::uint64_t id, std::int64_t submit_ns,
+              std::uint64_t parent_id) noexcept {
     host_ = host;
     executor_ = executor;
     id_ = id;
     submit_ns_ = submit_ns;
+    parent_id_ = parent_id;
   }
 
   std::uint64_t id() const noexcept { return id_; }
@@ -122,6 +125,16 @@ class TaskState : public QueueEntry {
   // Who runs it (the Runtime), or null before submit.
   TaskHost* host() const noexcept { return host_; }
   Executor* executor() const noexcept { return executor_; }
+
+  // The id of the task whose body submitted this one (0: submitted from
+  // outside any task). Set once at submit; progress derives each task's
+  // children from it, so submitting pays for no list of children.
+  std::uint64_t parent_id() const noexcept { return parent_id_; }
+  // Where the task's code was defined ("file.py:line"), or null when
+  // unknown. Set before submit; the string must outlive every snapshot of
+  // the task (a literal, or one interned for the process's life).
+  const char* location() const noexcept { return location_; }
+  void set_location(const char* location) noexcept { location_ = location; }
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
@@ -203,6 +216,8 @@ class TaskState : public QueueEntry {
   std::string name_;  // as given; written only by the constructor
   TaskHost* host_ = nullptr;
   Executor* executor_ = nullptr;
+  std::uint64_t parent_id_ = 0;
+  const char* location_ = nullptr;
   std::exception_ptr error_;  // written by the finalization's winner, read once done()
 
   std::int64_t submit_ns_ = 0;

@@ -144,13 +144,18 @@ class AnyWait {
     return st_.waiter.load(std::memory_order_acquire) == kAnyDecided;
   }
   bool await_suspend(std::coroutine_handle<> caller) noexcept {
+    // Written before the exchange: once it succeeds the winner may resume
+    // us on another thread at once, and this awaiter lives in our frame.
+    suspended_ = caller;
     void* expected = nullptr;
     // acq_rel: on success, publishes our frame to the winner; on failure
     // (decided meanwhile) acquires its result and we do not suspend.
-    bool parked = st_.waiter.compare_exchange_strong(expected, caller.address(), std::memory_order_acq_rel,
-                                                     std::memory_order_acquire);
-    if (parked) suspended_ = caller;
-    return parked;
+    if (st_.waiter.compare_exchange_strong(expected, caller.address(), std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+      return true;  // nothing below may touch *this
+    }
+    suspended_ = {};
+    return false;
   }
   void await_resume() noexcept { suspended_ = {}; }
 

@@ -99,13 +99,33 @@ void run_piece(I b, I e, F& fn) {
   }
 }
 
+// The children a range frame spawned and still has to join, newest last.
+// Raw handles, not JoinHandles: a frame holds room for kMaxSplits of them
+// but usually fills a few, and an array of JoinHandles costs its
+// zeroing and kMaxSplits destructor checks in every frame (about a third of
+// a one-index piece). Every handle stored here is joined before the frame
+// ends: nothing between a spawn and the joins can throw (see the loops).
+template <class V, class I>
+struct PendingJoins {
+  std::coroutine_handle<detail::Promise<V>> child[kMaxSplits<I>];
+  int count = 0;
+};
+
 template <class I, class F>
 Task<void> for_range(I b, I e, RangeSize<I> grain, F& fn, RangeFailure& failure) {
-  JoinHandle<void> upper[kMaxSplits<I>];
-  int splits = 0;
+  PendingJoins<void, I> upper;
   while (range_size(b, e) > grain && !failure.stopped()) {
     I mid = range_mid(b, e);
-    upper[splits++] = co_await spawn(for_range(mid, e, grain, fn, failure));
+    try {
+      // Creating the child may throw (bad_alloc): record it, stop
+      // splitting, still join what was spawned.
+      JoinHandle<void> child = co_await spawn(for_range(mid, e, grain, fn, failure));
+      upper.child[upper.count] = child.release();
+    } catch (...) {
+      failure.record(std::current_exception());
+      break;
+    }
+    ++upper.count;
     e = mid;
   }
   if (!failure.stopped()) {
@@ -117,7 +137,7 @@ Task<void> for_range(I b, I e, RangeSize<I> grain, F& fn, RangeFailure& failure)
   }
   // Newest first: each join finds its child at the bottom of our deque
   // unless it was stolen. Children never throw: they record instead.
-  while (splits > 0) co_await std::move(upper[--splits]);
+  while (upper.count > 0) co_await JoinHandle<void>(upper.child[--upper.count]);
 }
 
 }  // namespace detail

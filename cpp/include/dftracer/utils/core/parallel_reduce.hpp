@@ -50,11 +50,17 @@ V reduce_piece(I b, I e, const V& identity, Map& map, Reduce& reduce) {
 template <class I, class V, class Map, class Reduce>
 Task<V> reduce_range(I b, I e, RangeSize<I> grain, const V& identity, Map& map, Reduce& reduce,
                      RangeFailure& failure) {
-  JoinHandle<V> upper[kMaxSplits<I>];
-  int splits = 0;
+  PendingJoins<V, I> upper;  // see parallel_for.hpp
   while (range_size(b, e) > grain && !failure.stopped()) {
     I mid = range_mid(b, e);
-    upper[splits++] = co_await spawn(reduce_range(mid, e, grain, identity, map, reduce, failure));
+    try {
+      JoinHandle<V> child = co_await spawn(reduce_range(mid, e, grain, identity, map, reduce, failure));
+      upper.child[upper.count] = child.release();
+    } catch (...) {
+      failure.record(std::current_exception());
+      break;
+    }
+    ++upper.count;
     e = mid;
   }
   std::optional<V> acc;  // empty once this piece failed
@@ -65,10 +71,10 @@ Task<V> reduce_range(I b, I e, RangeSize<I> grain, const V& identity, Map& map, 
       failure.record(std::current_exception());
     }
   }
-  // Newest first is left to right here: upper[splits - 1] starts where our
-  // own piece ends, upper[0] is the rightmost. Children never throw.
-  while (splits > 0) {
-    V right = co_await std::move(upper[--splits]);
+  // Newest first is left to right here: the newest starts where our own
+  // piece ends, child[0] is the rightmost. Children never throw.
+  while (upper.count > 0) {
+    V right = co_await JoinHandle<V>(upper.child[--upper.count]);
     if (!acc || failure.stopped()) continue;
     try {
       acc.emplace(reduce(std::move(*acc), std::move(right)));

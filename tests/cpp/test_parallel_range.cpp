@@ -131,6 +131,22 @@ TEST(ParallelFor, AfterTheFirstErrorPiecesNotStartedAreSkipped) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+// Off the pools (driven by hand on this thread): a range of at most one
+// grain runs here; a bigger one cannot spawn and fails with logic_error.
+TEST(ParallelFor, OffThePoolOnlyASingleGrainRuns) {
+  int calls = 0;
+  Task<void> small = parallel_for(0, 10, 10, [&](int) { ++calls; });
+  small.handle().resume();
+  ASSERT_TRUE(small.handle().done());
+  small.handle().promise().take();
+  EXPECT_EQ(calls, 10);
+  Task<void> big = parallel_for(0, 100, 10, [&](int) { ++calls; });
+  big.handle().resume();
+  ASSERT_TRUE(big.handle().done());
+  EXPECT_THROW(big.handle().promise().take(), std::logic_error);
+  EXPECT_EQ(calls, 10);  // the failure to split skipped every piece
+}
+
 TEST(ParallelReduce, SumsAndReturnsIdentityForAnEmptyRange) {
   Runtime rt({.threads = 2, .io_threads = 1});
   auto add = [](std::uint64_t a, std::uint64_t b) { return a + b; };

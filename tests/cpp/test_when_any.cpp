@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -47,6 +48,22 @@ Task<int> fail_after(std::shared_ptr<std::atomic<bool>> open, std::string what) 
 Task<int> fail_now(std::string what) {
   throw std::runtime_error(what);
   co_return 0;
+}
+
+// A loser that looks at its owner task only after being let go.
+Task<int> owner_reader(std::shared_ptr<std::atomic<bool>> open, std::shared_ptr<std::atomic<std::uint64_t>> seen) {
+  while (!open->load()) co_await yield_now();
+  TaskState* owner = co_await this_task::owner();
+  seen->store(owner ? owner->id() : 0);
+  co_return 0;
+}
+
+Task<std::size_t> race_with_owner_reader(std::shared_ptr<std::atomic<bool>> open,
+                                         std::shared_ptr<std::atomic<std::uint64_t>> seen) {
+  std::vector<Task<int>> tasks;
+  tasks.push_back(owner_reader(open, seen));
+  tasks.push_back(value(1));
+  co_return (co_await when_any(std::move(tasks))).index;
 }
 
 }  // namespace
@@ -300,4 +317,23 @@ TEST(WhenAny, StressEveryWinnerIsRealAndEveryFrameIsFreed) {
   EXPECT_EQ(sync_wait(rt, body()), 0);
   EXPECT_TRUE(wait_until([&] { return freed->load() == created; }));
   EXPECT_EQ(freed->load(), created);
+}
+
+// The losers' promises point at the submitted task they work for; when_any
+// keeps it alive for them, so a loser may still reach it after the task
+// finished and its last handle was dropped (ASan would catch a dangling one).
+TEST(WhenAny, LosersMayStillReachTheirOwnerTaskAfterItFinished) {
+  Runtime rt({.threads = 2, .io_threads = 1});
+  auto open = std::make_shared<std::atomic<bool>>(false);
+  auto seen = std::make_shared<std::atomic<std::uint64_t>>(0);
+  std::uint64_t id = 0;
+  {
+    TaskHandle<std::size_t> h = rt.submit(race_with_owner_reader(open, seen), "racer");
+    EXPECT_EQ(h.get(), 1u);
+    id = h.id();
+  }  // the task is finished and its handle gone
+  rt.wait_all();
+  open->store(true);
+  EXPECT_TRUE(wait_until([&] { return seen->load() != 0; }));
+  EXPECT_EQ(seen->load(), id);
 }

@@ -33,8 +33,10 @@
 //  - debug builds: an assertion fails, naming the scope's pending count;
 //  - release builds (NDEBUG): the children are asked to stop (the scope's
 //    stop token) and continue detached. They hold the scope's shared state,
-//    never the TaskScope object, so they never dangle on it and their frames
-//    are freed when they end; their errors are dropped.
+//    not the TaskScope object, so the scope's own machinery never dangles
+//    and their frames are freed when they end; their errors are dropped.
+//    (A child that spawns siblings through a TaskScope& does refer to the
+//    dead object: one more reason the debug build refuses.)
 // So the body must reach join() on every path. If code between spawn and
 // join can throw, use with_task_scope, which joins on every path.
 #pragma once
@@ -54,6 +56,7 @@
 #include "dftracer/utils/core/detached.hpp"
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/task.hpp"
+#include "dftracer/utils/core/task_state.hpp"
 
 namespace dftracer::utils {
 
@@ -93,8 +96,11 @@ struct ScopeState {
 // with_task_scope's way in to a scope's state.
 struct ScopeAccess;
 
+// `owner` keeps the submitted task the child's promise points at (task.hpp)
+// alive for as long as the child runs: a child of a scope destroyed unjoined
+// may outlive that task.
 template <class T>
-DetachedChild scope_child(std::shared_ptr<ScopeState> st, Task<T> task) {
+DetachedChild scope_child(std::shared_ptr<ScopeState> st, Task<T> task, TaskStateRef owner) {
   try {
     co_await std::move(task);  // a value is discarded at the end of the statement
   } catch (...) {
@@ -103,6 +109,7 @@ DetachedChild scope_child(std::shared_ptr<ScopeState> st, Task<T> task) {
   // Freed before we count ourselves out: once join() returns, no frame of
   // the user's is left alive.
   task = Task<T>();
+  owner = TaskStateRef();
   st->child_done();
 }
 
@@ -135,7 +142,7 @@ class TaskScope {
       if (!ex) throw std::logic_error("TaskScope::spawn() must be awaited on a runtime worker");
       TaskState* owner = nullptr;
       if constexpr (std::is_base_of_v<detail::PromiseBase, P>) owner = spawner.promise().owner;
-      detail::DetachedChild child = detail::scope_child<T>(st_, std::move(task_));
+      detail::DetachedChild child = detail::scope_child<T>(st_, std::move(task_), TaskStateRef::share(owner));
       // relaxed: the spawner is the owner before join() (sequenced before
       // it) or a running child whose own count keeps `pending` above zero;
       // the schedule below publishes the count to the new child, whose

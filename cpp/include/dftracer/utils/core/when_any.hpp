@@ -46,6 +46,7 @@
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/fork_join.hpp"
 #include "dftracer/utils/core/task.hpp"
+#include "dftracer/utils/core/task_state.hpp"
 
 namespace dftracer::utils {
 
@@ -95,6 +96,9 @@ struct AnyState {
   std::atomic<void*> waiter{nullptr};
   Executor* resume_on = nullptr;  // set before any runner starts
   std::stop_source stop{std::nostopstate};
+  // The submitted task the caller works for, kept alive for the losers:
+  // their promises point at it (task.hpp) and they may outlive it.
+  TaskStateRef owner;
 };
 
 template <class T>
@@ -173,6 +177,7 @@ Task<AnyOutcome<T>> any_settled(std::vector<Task<T>> tasks, std::stop_source sto
   auto st = std::make_shared<AnyState<T>>();
   st->resume_on = ex;  // no suspension between here and our wait: we stay on ex
   st->stop = std::move(stop);
+  st->owner = TaskStateRef::share(owner);
   for (std::size_t i = 0; i < tasks.size(); ++i) any_runner<T>(st, std::move(tasks[i]), i).start_on(*ex, owner);
   tasks.clear();
   co_await AnyWait<T>(*st);

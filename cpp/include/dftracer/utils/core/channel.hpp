@@ -56,7 +56,7 @@ class Channel {
   static_assert(std::is_nothrow_move_constructible_v<T>,
                 "Channel<T> needs a nothrow move constructible T (values move under the channel's lock)");
 
- // Waiter nodes, one per awaiter (so inside the waiting coroutine's frame).
+  // Waiter nodes, one per awaiter (so inside the waiting coroutine's frame).
   struct SendNode : detail::Waiter {
     T* value = nullptr;  // the suspended sender's value (in its awaiter)
     bool sent = false;

@@ -143,5 +143,6 @@ void register_fork_join();
 void register_spawn();
 void register_latency();
 void register_watchdog();
+void register_parallel();
 
 }  // namespace dft_bench

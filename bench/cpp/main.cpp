@@ -248,6 +248,7 @@ int main(int argc, char** argv) {
   dft_bench::register_spawn();
   dft_bench::register_latency();
   dft_bench::register_watchdog();
+  dft_bench::register_parallel();
 
   // Read before Initialize, which consumes the benchmark flags.
   std::string format = flag_value(argc, argv, "--benchmark_format");

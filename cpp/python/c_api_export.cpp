@@ -5,12 +5,18 @@
 // double, bytes, str) turned into a Python object only when Python asks, so
 // a native task can complete without taking the GIL. No C++ exception ever
 // crosses the table: every entry catches and returns a status.
+//
+// The 1.1 combinators (when_all, when_any) are ForeignTaskStates too, whose
+// run function only says "pending": they are completed from the inputs'
+// completion (an AwaitNode on each input), so no worker waits for them.
 #include "c_api_export.hpp"
 
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "dftracer/utils/c_api.h"
 #include "dftracer/utils/core/errors.hpp"
@@ -341,6 +347,106 @@ dft_status api_add_done_callback(dft_task* task, dft_done_fn fn, void* arg) {
   });
 }
 
+// ---- 1.1: when_all / when_any --------------------------------------------
+
+// Shared by the nodes registered on the inputs (each holds a reference), so
+// it lives until the last input has signalled, whatever the combined task's
+// own references do.
+struct Combiner {
+  bool any = false;
+  std::atomic<std::size_t> remaining{0};  // when_all: inputs not final yet
+  std::atomic<std::int64_t> unsuccessful{0};
+  std::atomic<bool> fired{false};  // when_any: a winner was seen
+  // Only the one completer touches it (then drops it): the last input for
+  // when_all, the first for when_any.
+  TaskStateRef target;
+
+  void complete(std::int64_t value) {
+    auto* f = static_cast<ForeignTaskState*>(target.get());
+    // Fails only when the combined task was already final (cancelled while
+    // still queued, or timed out): then there is nothing to report.
+    f->complete_with(value);
+    target = TaskStateRef();
+  }
+
+  // On the thread that finished `input` (its finish() releases waiters).
+  void on_final(TaskState& input, std::size_t index) {
+    if (any) {
+      // acq_rel: one winner; it alone touches target.
+      if (!fired.exchange(true, std::memory_order_acq_rel)) complete(static_cast<std::int64_t>(index));
+      return;
+    }
+    // relaxed: the count is read by the last input, after its acq_rel
+    // decrement below, which orders every earlier increment before it.
+    if (input.status() != TaskStatus::completed) unsuccessful.fetch_add(1, std::memory_order_relaxed);
+    if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      complete(unsuccessful.load(std::memory_order_relaxed));
+    }
+  }
+};
+
+struct CombinerNode : TaskState::AwaitNode {
+  std::shared_ptr<Combiner> combiner;
+  TaskState* input = nullptr;  // alive during its own finish, when we run
+  std::size_t index = 0;
+};
+
+dft_status run_pending(dft_task*, void*) { return DFT_PENDING; }
+
+dft_status combine(dft_task* const* tasks, std::size_t n, dft_task** out, bool any) {
+  const char* what = any ? "when_any" : "when_all";
+  DFT_REQUIRE(out, "out is null");
+  DFT_REQUIRE(tasks && n > 0, std::string(what) + " needs at least one task");
+  Runtime* runtime = nullptr;
+  for (std::size_t i = 0; i < n; ++i) {
+    DFT_REQUIRE(tasks[i], std::string(what) + ": task " + std::to_string(i) + " is null");
+    Runtime* r = dynamic_cast<Runtime*>(as_state(tasks[i])->host());
+    DFT_REQUIRE(r, std::string(what) + ": task " + std::to_string(i) + " was never submitted");
+    if (!runtime) runtime = r;
+    DFT_REQUIRE(r == runtime, std::string(what) + ": the tasks belong to different runtimes");
+  }
+  return guarded([&] {
+    auto* state = new ForeignTaskState(what, &run_pending, nullptr, nullptr);
+    TaskStateRef ref = TaskStateRef::adopt(state);
+    runtime->submit_state(*state, Pool::compute);  // throws RuntimeShutdownError when closed
+    auto combiner = std::make_shared<Combiner>();
+    combiner->any = any;
+    combiner->remaining.store(n, std::memory_order_relaxed);
+    combiner->target = ref;
+    // Allocate every node before registering any, so a bad_alloc cannot
+    // leave the combined task with only some inputs watching it.
+    std::vector<std::unique_ptr<CombinerNode>> nodes;
+    nodes.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto node = std::make_unique<CombinerNode>();
+      node->combiner = combiner;
+      node->input = as_state(tasks[i]);
+      node->index = i;
+      node->notify = [](TaskState::AwaitNode* self) {
+        std::unique_ptr<CombinerNode> me(static_cast<CombinerNode*>(self));
+        me->combiner->on_final(*me->input, me->index);
+      };
+      nodes.push_back(std::move(node));
+    }
+    combiner.reset();  // the nodes hold it now
+    for (auto& node : nodes) {
+      CombinerNode* raw = node.release();
+      // Already final: signal now, on this thread.
+      if (!raw->input->add_awaiter(raw)) raw->notify(raw);
+    }
+    *out = reinterpret_cast<dft_task*>(static_cast<TaskState*>(ref.get()));
+    ref.get()->add_ref();  // the caller's reference
+    return DFT_OK;
+  });
+}
+
+dft_status api_when_all(dft_task* const* tasks, std::size_t n, dft_task** out) {
+  return combine(tasks, n, out, false);
+}
+dft_status api_when_any(dft_task* const* tasks, std::size_t n, dft_task** out) {
+  return combine(tasks, n, out, true);
+}
+
 dft_status api_to_python(dft_task* task, PyObject** out) {
   DFT_REQUIRE(task && out, "task or out is null");
   return guarded([&] {
@@ -388,6 +494,9 @@ const dft_c_api kApi = {
     &api_retain,
     &api_release,
     &api_last_error,
+    // 1.1
+    &api_when_all,
+    &api_when_any,
 };
 
 }  // namespace

@@ -8,6 +8,7 @@ it is not importable yet (scripts/test.sh installs it beforehand).
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -24,18 +25,39 @@ import dftracer.utils as dft
 EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "native_ext"
 
 
-@pytest.fixture(scope="session")
-def ext() -> ModuleType:
+# The example's version these tests are written for (tests/native_ext/pyproject.toml).
+EXAMPLE_VERSION = (0, 2, 0)
+
+
+def _example_is_current() -> bool:
     try:
-        return importlib.import_module("dftracer_native_example")
-    except ImportError:
-        pass
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", str(EXAMPLE_DIR)],
-        check=True,
-    )
-    importlib.invalidate_caches()
+        installed = importlib.metadata.version("dftracer-native-example")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return tuple(int(p) for p in installed.split(".")[:3]) >= EXAMPLE_VERSION
+
+
+@pytest.fixture(scope="session")
+def _example_installed() -> None:
+    # Checked before the first import: an extension module cannot be
+    # reloaded, so a stale build must be replaced before anything loads it.
+    if not _example_is_current():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", str(EXAMPLE_DIR)],
+            check=True,
+        )
+        importlib.invalidate_caches()
+
+
+@pytest.fixture(scope="session")
+def ext(_example_installed: None) -> ModuleType:
     return importlib.import_module("dftracer_native_example")
+
+
+@pytest.fixture(scope="session")
+def ext_v1_0(_example_installed: None) -> ModuleType:
+    """The example built against the frozen C ABI 1.0 headers."""
+    return importlib.import_module("dftracer_native_example_v1_0")
 
 
 @pytest.fixture
@@ -156,3 +178,136 @@ def test_include_and_cmake_dirs_ship_in_the_wheel() -> None:
     assert (include / "dftracer" / "utils" / "c_api.h").is_file()
     assert (include / "dftracer" / "utils" / "c_api.hpp").is_file()
     assert (Path(dft.get_cmake_dir()) / "DFTracerUtilsConfig.cmake").is_file()
+
+
+# ---- C ABI 1.1: when_all / when_any ----------------------------------------
+
+
+@pytest.fixture
+def wide_rt() -> Iterator[dft.Runtime]:
+    # Inputs waiting on a gate hold their worker (polling, invisible to the
+    # pool): one worker per gated input, plus room for the rest.
+    with dft.Runtime(threads=6, io_threads=1) as runtime:
+        yield runtime
+
+
+def test_c_api_version_is_1_1(ext: Any) -> None:
+    from dftracer.utils import _core
+
+    assert _core.C_API_VERSION == (1, 1)
+    assert (ext.C_API_MAJOR, ext.C_API_MINOR) == (1, 1)
+
+
+def test_when_any_completes_with_the_index_of_the_first_input_to_finish(ext: Any, wide_rt: dft.Runtime) -> None:
+    gates = [ext.Gate() for _ in range(3)]
+    combined, inputs = ext.when_any_of(wide_rt, [10, 20, 30], gates)
+    any_handle = wide_rt.submit(combined)
+    assert any_handle.name == "when_any"
+    assert not any_handle.done()
+    gates[2].open()
+    assert any_handle.get(timeout=30) == 2
+    assert wide_rt.submit(inputs[2]).get() == 30
+    # The others were neither waited for nor cancelled: still running.
+    assert not inputs[0].done() and not inputs[1].done()
+    gates[0].open()
+    gates[1].open()
+    assert [wide_rt.submit(h).get(timeout=30) for h in inputs] == [10, 20, 30]
+    assert any_handle.get() == 2  # a later finisher does not change it
+
+
+def test_when_any_counts_a_failed_input_as_finished(ext: Any, wide_rt: dft.Runtime) -> None:
+    gates = [ext.Gate(), ext.Gate()]
+    combined, inputs = ext.when_any_of(wide_rt, [1, 2], gates, fail_at=1)
+    gates[1].open()
+    assert wide_rt.submit(combined).get(timeout=30) == 1  # the combined task itself succeeds
+    with pytest.raises(RuntimeError, match="input failed on purpose"):
+        wide_rt.submit(inputs[1]).get()
+    gates[0].open()
+    wide_rt.wait_all()
+
+
+def test_when_all_completes_only_after_the_last_input(ext: Any, wide_rt: dft.Runtime) -> None:
+    gates = [ext.Gate() for _ in range(4)]
+    combined, inputs = ext.when_all_of(wide_rt, [1, 2, 3, 4], gates)
+    all_handle = wide_rt.submit(combined)
+    for g in gates[:3]:
+        g.open()
+    for h in inputs[:3]:
+        wide_rt.submit(h).get(timeout=30)
+    assert not all_handle.done()  # the fourth input is still waiting on its gate
+    gates[3].open()
+    assert all_handle.get(timeout=30) == 0  # no input failed
+    assert all_handle.name == "when_all"
+
+
+def test_when_all_reports_how_many_inputs_failed_and_never_fails_itself(ext: Any, rt: dft.Runtime) -> None:
+    seen: List[str] = []
+    rt.set_error_callback(lambda h, e: seen.append(h.name))
+    gates = [ext.Gate(opened=True) for _ in range(3)]
+    combined, inputs = ext.when_all_of(rt, [5, 6, 7], gates, fail_at=1)
+    assert rt.submit(combined).get(timeout=30) == 1
+    with pytest.raises(RuntimeError, match="input failed on purpose"):
+        rt.submit(inputs[1]).get()
+    rt.wait_all()
+    assert seen == ["input1"]  # the combined task is not reported as a failure
+
+
+def test_combinators_over_finished_inputs_complete_at_once(ext: Any, rt: dft.Runtime) -> None:
+    gates = [ext.Gate(opened=True) for _ in range(3)]
+    combined, inputs = ext.when_all_of(rt, [1, 2, 3], gates)
+    for h in inputs:
+        rt.submit(h).get(timeout=30)
+    assert rt.submit(ext.when_all_of(rt, [4], [ext.Gate(opened=True)])[0]).get(timeout=30) == 0
+    assert rt.submit(combined).get(timeout=30) == 0
+
+
+def test_combined_tasks_are_covered_by_wait_all_and_progress(ext: Any, rt: dft.Runtime) -> None:
+    gates = [ext.Gate(opened=True), ext.Gate(opened=True)]
+    ext.when_any_of(rt, [1, 2], gates)  # handles dropped
+    ext.when_all_of(rt, [1, 2], [ext.Gate(opened=True), ext.Gate(opened=True)])
+    rt.wait_all()
+    names = [t["name"] for t in rt.get_progress()["tasks"]]
+    assert "when_any" in names and "when_all" in names
+
+
+def test_parent_completes_from_a_when_all_callback_without_blocking_its_worker(ext: Any) -> None:
+    # One worker: a parent that waited on its children would need a spare
+    # thread; this one returns at once and completes from the callback.
+    with dft.Runtime(threads=1) as rt1:
+        n, parts = 20_000, 16
+        assert rt1.submit(ext.fan_out_sum(rt1, n, parts)).get(timeout=30) == sum(i * i for i in range(n))
+
+
+def test_extension_coroutine_awaits_when_any(ext: Any, wide_rt: dft.Runtime) -> None:
+    gates = [ext.Gate(), ext.Gate(opened=True), ext.Gate()]
+    assert ext.first_via_coroutine(wide_rt, [7, 8, 9], gates) == 1
+    gates[0].open()
+    gates[2].open()
+    wide_rt.wait_all()
+
+
+@pytest.mark.parametrize("any_", [True, False])
+def test_combinators_reject_bad_arguments(ext: Any, rt: dft.Runtime, any_: bool) -> None:
+    assert ext.combinator_status(rt, None, "empty", any_) == ext.DFT_BAD_ARGUMENT
+    assert ext.combinator_status(rt, None, "null", any_) == ext.DFT_BAD_ARGUMENT
+    with dft.Runtime(threads=1) as other:
+        assert ext.combinator_status(rt, other, "mixed", any_) == ext.DFT_BAD_ARGUMENT
+
+
+def test_new_entries_on_an_old_table_raise_naming_both_versions(ext: Any) -> None:
+    # What an extension built with the 1.1 header says on a 1.0 runtime.
+    with pytest.raises(RuntimeError, match=r"ext::when_all needs dftracer.utils C ABI 1\.1 but the installed module provides 1\.0"):
+        ext.require_when_all_from_table_of(ext.V1_0_STRUCT_SIZE, 0)
+    ext.require_when_all_from_table_of(ext.BUILT_STRUCT_SIZE, 1)  # the real table has it
+    assert ext.V1_0_STRUCT_SIZE < ext.BUILT_STRUCT_SIZE
+
+
+def test_extension_built_against_abi_1_0_loads_and_works(ext: Any, ext_v1_0: Any, rt: dft.Runtime) -> None:
+    assert (ext_v1_0.BUILT_MAJOR, ext_v1_0.BUILT_MINOR) == (1, 0)
+    major, minor, struct_size = ext_v1_0.loaded_version()
+    assert (major, minor) == (1, 1)
+    assert struct_size > ext_v1_0.BUILT_STRUCT_SIZE  # it sees a prefix of a longer table
+    assert ext_v1_0.BUILT_STRUCT_SIZE == ext.V1_0_STRUCT_SIZE  # and 1.1 appended after 1.0's end
+    assert rt.submit(ext_v1_0.square(rt, 12)).get(timeout=30) == 144
+    assert rt.submit(ext_v1_0.nested(rt, 4)).get(timeout=30) == 50
+    rt.wait_all()

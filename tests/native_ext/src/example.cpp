@@ -9,12 +9,17 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dftracer/utils/c_api.hpp"
@@ -160,6 +165,174 @@ int submit_after_shutdown(py::object runtime) {
   return status;
 }
 
+// ---- C ABI 1.1: when_all / when_any ----------------------------------------
+
+// A latch the Python test opens, so inputs finish in an order it chooses
+// (no timing involved). A task waiting on a gate polls it without the GIL,
+// and gives up after 30 s so a broken test fails instead of hanging.
+struct Gate {
+  std::atomic<bool> opened{false};
+  explicit Gate(bool open = false) : opened(open) {}
+  void open() { opened.store(true, std::memory_order_release); }
+  void wait() const {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!opened.load(std::memory_order_acquire)) {
+      if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("gate never opened");
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+};
+
+// values[i] once gates[i] opens (fails instead when i == fail_at).
+std::vector<ext::Task> gated_inputs(const ext::Runtime& rt, const std::vector<std::int64_t>& values,
+                                    const std::vector<std::shared_ptr<Gate>>& gates, int fail_at) {
+  if (values.size() != gates.size()) throw std::invalid_argument("one gate per value");
+  std::vector<ext::Task> inputs;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    std::int64_t v = values[i];
+    std::shared_ptr<Gate> gate = gates[i];
+    bool fail = static_cast<int>(i) == fail_at;
+    inputs.push_back(rt.submit("input" + std::to_string(i), [v, gate, fail]() -> std::int64_t {
+      gate->wait();
+      if (fail) throw std::runtime_error("input failed on purpose");
+      return v;
+    }));
+  }
+  return inputs;
+}
+
+py::tuple handles_of(const ext::Task& combined, const std::vector<ext::Task>& inputs) {
+  py::list hs;
+  for (const ext::Task& t : inputs) hs.append(to_handle(t));
+  return py::make_tuple(to_handle(combined), hs);
+}
+
+// (when_any handle, input handles): its result is the first input's index.
+py::tuple when_any_of(py::object runtime, const std::vector<std::int64_t>& values,
+                      const std::vector<std::shared_ptr<Gate>>& gates, int fail_at) {
+  ext::Runtime rt = ext::Runtime::from_python(runtime.ptr());
+  std::vector<ext::Task> inputs = gated_inputs(rt, values, gates, fail_at);
+  return handles_of(ext::when_any(inputs), inputs);
+}
+
+// (when_all handle, input handles): its result is how many inputs failed.
+py::tuple when_all_of(py::object runtime, const std::vector<std::int64_t>& values,
+                      const std::vector<std::shared_ptr<Gate>>& gates, int fail_at) {
+  ext::Runtime rt = ext::Runtime::from_python(runtime.ptr());
+  std::vector<ext::Task> inputs = gated_inputs(rt, values, gates, fail_at);
+  return handles_of(ext::when_all(inputs), inputs);
+}
+
+// A parent task that fans out `parts` children and completes from a done
+// callback on their when_all: its run function returns DFT_PENDING at once,
+// so no worker ever waits for the children (with threads=1 the one worker
+// is free to run them). Plain C table calls, as a C extension writes them.
+struct FanOut {
+  ext::Runtime rt;
+  std::int64_t n;
+  int parts;
+  dft_task* self = nullptr;  // borrowed: the task whose context this is
+  std::vector<ext::Task> children;
+  ext::Task all;
+};
+
+void fan_out_done(void* arg) {
+  auto* f = static_cast<FanOut*>(arg);
+  const dft_c_api& a = ext::api();
+  dft_task* self = f->self;
+  if (f->all.int64() != 0) {
+    a.complete_error(self, "a part failed");  // may destroy *f: nothing after
+    return;
+  }
+  std::int64_t total = 0;
+  for (const ext::Task& c : f->children) total += c.int64();
+  a.complete_int64(self, total);  // may destroy *f: nothing after
+}
+
+dft_status fan_out_run(dft_task* task, void* context) {
+  auto* f = static_cast<FanOut*>(context);
+  f->self = task;
+  try {
+    for (int p = 0; p < f->parts; ++p) {
+      std::int64_t lo = f->n * p / f->parts, hi = f->n * (p + 1) / f->parts;
+      f->children.push_back(f->rt.submit("fan_out.part", [lo, hi]() -> std::int64_t {
+        std::int64_t s = 0;
+        for (std::int64_t i = lo; i < hi; ++i) s += i * i;
+        return s;
+      }));
+    }
+    f->all = ext::when_all(f->children);
+    ext::check(ext::api().add_done_callback(f->all.get(), &fan_out_done, f));
+  } catch (const std::exception& e) {
+    return ext::api().complete_error(task, e.what());
+  }
+  return DFT_PENDING;  // completed by fan_out_done, maybe already
+}
+
+py::object fan_out_sum(py::object runtime, std::int64_t n, int parts) {
+  if (n < 0 || parts < 1) throw std::invalid_argument("need n >= 0 and parts >= 1");
+  ext::Runtime rt = ext::Runtime::from_python(runtime.ptr());
+  auto* ctx = new FanOut{rt, n, parts, nullptr, {}, {}};
+  dft_task* out = nullptr;
+  ext::check(ext::api().submit(
+      rt.get(), "fan_out_sum", DFT_POOL_COMPUTE, &fan_out_run, ctx, [](void* c) { delete static_cast<FanOut*>(c); },
+      &out));
+  return to_handle(ext::Task(out));
+}
+
+// This extension's own coroutine awaits a when_any of work on the pool.
+Fire first_on_pool(std::vector<ext::Task> inputs, std::promise<std::int64_t>* out) {
+  ext::Task any = ext::when_any(inputs);
+  co_await any;
+  out->set_value(any.int64());
+}
+
+std::int64_t first_via_coroutine(py::object runtime, const std::vector<std::int64_t>& values,
+                                 const std::vector<std::shared_ptr<Gate>>& gates) {
+  ext::Runtime rt = ext::Runtime::from_python(runtime.ptr());
+  std::promise<std::int64_t> result;
+  auto future = result.get_future();
+  first_on_pool(gated_inputs(rt, values, gates, -1), &result);
+  py::gil_scoped_release nogil;
+  return future.get();
+}
+
+// The raw status of a combinator call with bad arguments: "empty", "null"
+// (a null entry) or "mixed" (tasks of `runtime` and of `other`).
+int combinator_status(py::object runtime, py::object other, const std::string& what, bool any) {
+  ext::Runtime rt = ext::Runtime::from_python(runtime.ptr());
+  const dft_c_api& a = ext::api();
+  auto call = a.when_any;
+  if (!any) call = a.when_all;
+  std::vector<ext::Task> keep;
+  std::vector<dft_task*> raw;
+  if (what == "null") {
+    keep.push_back(rt.submit("x", [] {}));
+    raw = {keep[0].get(), nullptr};
+  } else if (what == "mixed") {
+    ext::Runtime rt2 = ext::Runtime::from_python(other.ptr());
+    keep.push_back(rt.submit("x", [] {}));
+    keep.push_back(rt2.submit("y", [] {}));
+    raw = {keep[0].get(), keep[1].get()};
+  } else if (what != "empty") {
+    throw std::invalid_argument("unknown case " + what);
+  }
+  dft_task* out = nullptr;
+  dft_status st = call(raw.data(), raw.size(), &out);
+  if (out) a.release(out);
+  for (ext::Task& t : keep) t.wait();
+  return st;
+}
+
+// What an extension built against this header says when the loaded table is
+// older than an entry it needs: a copy of the live table, cut to `size`.
+void require_when_all_from_table_of(std::uint32_t size, std::uint16_t minor) {
+  dft_c_api table = ext::api();
+  table.struct_size = size;
+  table.minor = minor;
+  ext::require_entry(table, DFTRACER_EXT_ENTRY_END(when_all), 1, "ext::when_all");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(dftracer_native_example, m) {
@@ -173,6 +346,21 @@ PYBIND11_MODULE(dftracer_native_example, m) {
   m.def(
       "import_with_major", [](int major) { ext::import_api(static_cast<std::uint16_t>(major)); },
       "Imports the C ABI expecting `major`; raises RuntimeError on a mismatch.");
+  py::class_<Gate, std::shared_ptr<Gate>>(m, "Gate", "A latch native tasks wait on until Python opens it.")
+      .def(py::init<bool>(), py::arg("opened") = false)
+      .def("open", &Gate::open);
+  m.def("when_any_of", &when_any_of, py::arg("runtime"), py::arg("values"), py::arg("gates"), py::arg("fail_at") = -1);
+  m.def("when_all_of", &when_all_of, py::arg("runtime"), py::arg("values"), py::arg("gates"), py::arg("fail_at") = -1);
+  m.def("fan_out_sum", &fan_out_sum, py::arg("runtime"), py::arg("n"), py::arg("parts") = 8);
+  m.def("first_via_coroutine", &first_via_coroutine, py::arg("runtime"), py::arg("values"), py::arg("gates"));
+  m.def("combinator_status", &combinator_status, py::arg("runtime"), py::arg("other"), py::arg("what"),
+        py::arg("any"));
+  m.def("require_when_all_from_table_of", &require_when_all_from_table_of, py::arg("size"), py::arg("minor"));
   m.attr("C_API_MAJOR") = DFT_C_API_MAJOR;
+  m.attr("C_API_MINOR") = DFT_C_API_MINOR;
+  m.attr("BUILT_STRUCT_SIZE") = static_cast<int>(sizeof(dft_c_api));
+  m.attr("V1_0_STRUCT_SIZE") = static_cast<int>(offsetof(dft_c_api, when_all));  // where 1.0's table ended
+  m.attr("DFT_OK") = static_cast<int>(DFT_OK);
+  m.attr("DFT_BAD_ARGUMENT") = static_cast<int>(DFT_BAD_ARGUMENT);
   m.attr("DFT_SHUT_DOWN") = static_cast<int>(DFT_SHUT_DOWN);
 }

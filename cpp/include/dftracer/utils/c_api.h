@@ -11,9 +11,12 @@
  *
  * Versioning: `major` changes when an existing entry changes meaning or
  * layout (a consumer built for another major refuses to load); `minor` grows
- * when entries are appended at the end (a consumer checks `minor`, or
- * `struct_size`, before using an entry newer than the ones it was built
- * with). Entries are never removed or reordered within a major version.
+ * when entries are appended at the end (a consumer checks
+ * DFT_C_API_HAS(api, entry), i.e. `struct_size`, before using an entry newer
+ * than the oldest minor it supports). Entries are never removed or reordered
+ * within a major version. History:
+ *   1.0  the table up to last_error
+ *   1.1  when_all, when_any
  *
  * Lifetime: every dft_task* a function hands out is one reference; give it
  * back with release(). A task's context is destroyed (destroy_fn) exactly
@@ -32,7 +35,7 @@ extern "C" {
 
 #define DFT_C_API_CAPSULE_NAME "dftracer.utils._core._C_API"
 #define DFT_C_API_MAJOR 1
-#define DFT_C_API_MINOR 0
+#define DFT_C_API_MINOR 1
 
 /* Python's object type, declared the way Python.h declares it. */
 struct _object;
@@ -121,7 +124,30 @@ typedef struct dft_c_api {
 
   /* The message of this thread's last failed call (valid until its next call). */
   const char* (*last_error)(void);
+
+  /* ---- 1.1: check DFT_C_API_HAS(api, when_all) before using these. ---- */
+
+  /* Combinators: a new task (one reference, like submit's) of the inputs'
+   * runtime, named "when_all" / "when_any", that completes without occupying
+   * a worker while it waits: each input signals it from its own completion
+   * (the add_done_callback mechanism), on the thread that finishes it.
+   * tasks[0..n) must be n >= 1 tasks of one runtime; the caller keeps its
+   * references to them. A combined task never fails because an input did;
+   * read each input's own state and result from the input.
+   *
+   * when_all: completes once every input is final (completed, failed,
+   * cancelled or timed out); its int64 result (get_int64) is the number of
+   * inputs that did not complete successfully, so 0 means all completed. */
+  dft_status (*when_all)(dft_task* const* tasks, size_t n, dft_task** out);
+  /* when_any: completes as soon as one input is final; its int64 result is
+   * that input's index in tasks. The other inputs are not cancelled. */
+  dft_status (*when_any)(dft_task* const* tasks, size_t n, dft_task** out);
 } dft_c_api;
+
+/* True when the table `api` (a const dft_c_api*) has the entry `member`:
+ * the exporting module's table is at least that long. */
+#define DFT_C_API_HAS(api, member) \
+  ((api)->struct_size >= offsetof(dft_c_api, member) + sizeof(((dft_c_api*)0)->member))
 
 #ifdef __cplusplus
 }

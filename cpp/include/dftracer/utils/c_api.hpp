@@ -11,17 +11,24 @@
 // std::string (bytes) or an ext::Text (str); it may throw: the exception's
 // what() becomes the task's error message. Requires Python.h to be included
 // first (for PyCapsule_Import).
+//
+// Versions: this layer loads against any table of the same major version,
+// whatever its minor, older or newer than this header's. Entries added
+// after 1.0 (ext::when_all, ext::when_any: 1.1) check that the loaded table
+// has them and throw ext::Error naming both versions when it does not.
 #pragma once
 
 #include <Python.h>
 
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "dftracer/utils/c_api.h"
 
@@ -68,6 +75,19 @@ inline const dft_c_api& api() {
 inline void check(dft_status status) {
   if (status != DFT_OK) throw Error(status, api().last_error());
 }
+
+// Throws unless `table` has the entry ending at `entry_end` (offsetof plus
+// size), i.e. was exported by C ABI `needed_minor` or later.
+inline void require_entry(const dft_c_api& table, std::size_t entry_end, std::uint16_t needed_minor,
+                          const char* what) {
+  if (table.struct_size >= entry_end) return;
+  throw Error(DFT_ERROR, std::string(what) + " needs dftracer.utils C ABI " + std::to_string(DFT_C_API_MAJOR) + "." +
+                             std::to_string(needed_minor) + " but the installed module provides " +
+                             std::to_string(table.major) + "." + std::to_string(table.minor) +
+                             "; upgrade dftracer-utils");
+}
+// The end of entry `member` in the table, for require_entry.
+#define DFTRACER_EXT_ENTRY_END(member) (offsetof(dft_c_api, member) + sizeof(dft_c_api::member))
 
 // RAII reference to a submitted task.
 class [[nodiscard]] Task {
@@ -150,6 +170,38 @@ class [[nodiscard]] Task {
   }
   dft_task* task_ = nullptr;
 };
+
+namespace detail {
+template <class Range>
+std::vector<dft_task*> raw_tasks(const Range& tasks) {
+  std::vector<dft_task*> raw;
+  for (const Task& t : tasks) raw.push_back(t.get());
+  return raw;
+}
+}  // namespace detail
+
+// C ABI 1.1. A task that completes once every task in `tasks` is final; its
+// int64() is how many did not complete successfully (0: all did). It never
+// waits on a worker: the inputs signal it as they finish.
+template <class Range = std::vector<Task>>
+Task when_all(const Range& tasks) {
+  require_entry(api(), DFTRACER_EXT_ENTRY_END(when_all), 1, "ext::when_all");
+  std::vector<dft_task*> raw = detail::raw_tasks(tasks);
+  dft_task* out = nullptr;
+  check(api().when_all(raw.data(), raw.size(), &out));
+  return Task(out);
+}
+
+// C ABI 1.1. A task that completes as soon as one of `tasks` is final; its
+// int64() is that task's index. The others go on.
+template <class Range = std::vector<Task>>
+Task when_any(const Range& tasks) {
+  require_entry(api(), DFTRACER_EXT_ENTRY_END(when_any), 1, "ext::when_any");
+  std::vector<dft_task*> raw = detail::raw_tasks(tasks);
+  dft_task* out = nullptr;
+  check(api().when_any(raw.data(), raw.size(), &out));
+  return Task(out);
+}
 
 // Inside a running task: progress and the cancel token.
 class TaskContext {

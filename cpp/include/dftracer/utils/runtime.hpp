@@ -1,13 +1,20 @@
 // Umbrella header: everything a C++ user of the runtime needs.
 #pragma once
 
+#include "dftracer/utils/core/async_mutex.hpp"
+#include "dftracer/utils/core/async_semaphore.hpp"
+#include "dftracer/utils/core/channel.hpp"
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/fork_join.hpp"
+#include "dftracer/utils/core/parallel_for.hpp"
+#include "dftracer/utils/core/parallel_reduce.hpp"
 #include "dftracer/utils/core/pool_hop.hpp"
 #include "dftracer/utils/core/registry.hpp"
 #include "dftracer/utils/core/runtime.hpp"
 #include "dftracer/utils/core/sync_wait.hpp"
 #include "dftracer/utils/core/task.hpp"
 #include "dftracer/utils/core/task_handle.hpp"
+#include "dftracer/utils/core/task_scope.hpp"
 #include "dftracer/utils/core/task_state.hpp"
+#include "dftracer/utils/core/when_any.hpp"

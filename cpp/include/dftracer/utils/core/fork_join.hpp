@@ -75,6 +75,11 @@ class [[nodiscard]] JoinHandle {
     return child_ && child_.promise().join_state.load(std::memory_order_acquire) == detail::kJoinDone;
   }
 
+  // Gives up the child *without* detaching it: the caller owns the duty to
+  // join it, by awaiting JoinHandle(h) later. For containers of pending
+  // joins that should cost nothing to create or destroy (parallel_for.hpp).
+  [[nodiscard]] std::coroutine_handle<promise_type> release() noexcept { return std::exchange(child_, {}); }
+
   // Owns the child from `co_await std::move(handle)` on, and frees its frame
   // once the result is taken.
   class [[nodiscard]] Awaiter {

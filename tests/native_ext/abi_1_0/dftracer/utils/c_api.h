@@ -1,0 +1,130 @@
+/*
+ * dftracer.utils C ABI: submit native tasks to a dftracer.utils Runtime from
+ * another Python extension, whatever compiler, C++ standard library or
+ * pybind11 version that extension uses.
+ *
+ * The runtime's module exports one table of C function pointers
+ * (dft_c_api) in a capsule named DFT_C_API_CAPSULE_NAME. Only C types cross
+ * it: no coroutine frame, no C++ type, no exception. Every function returns a
+ * dft_status and may be called from any thread without the GIL, except the
+ * ones marked "GIL held", which take or return Python objects.
+ *
+ * Versioning: `major` changes when an existing entry changes meaning or
+ * layout (a consumer built for another major refuses to load); `minor` grows
+ * when entries are appended at the end (a consumer checks `minor`, or
+ * `struct_size`, before using an entry newer than the ones it was built
+ * with). Entries are never removed or reordered within a major version.
+ *
+ * Lifetime: every dft_task* a function hands out is one reference; give it
+ * back with release(). A task's context is destroyed (destroy_fn) exactly
+ * once, after its run function has returned or when it is cancelled before
+ * running, on whichever thread that happens.
+ */
+#ifndef DFTRACER_UTILS_C_API_H
+#define DFTRACER_UTILS_C_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DFT_C_API_CAPSULE_NAME "dftracer.utils._core._C_API"
+#define DFT_C_API_MAJOR 1
+#define DFT_C_API_MINOR 0
+
+/* Python's object type, declared the way Python.h declares it. */
+struct _object;
+
+typedef enum dft_status {
+  DFT_OK = 0,
+  DFT_ERROR = 1,        /* see last_error() for the message */
+  DFT_SHUT_DOWN = 2,    /* the runtime no longer accepts work */
+  DFT_TIMED_OUT = 3,    /* a wait ran out of time; the task goes on */
+  DFT_CANCELLED = 4,    /* the task was cancelled */
+  DFT_BAD_ARGUMENT = 5, /* a null pointer, unknown enum value, ... */
+  DFT_PENDING = 6       /* returned by a run function: it will complete later */
+} dft_status;
+
+typedef enum dft_pool { DFT_POOL_COMPUTE = 0, DFT_POOL_IO = 1 } dft_pool;
+
+typedef enum dft_task_state {
+  DFT_TASK_QUEUED = 0,
+  DFT_TASK_RUNNING = 1,
+  DFT_TASK_COMPLETED = 2,
+  DFT_TASK_FAILED = 3,
+  DFT_TASK_CANCELLED = 4,
+  DFT_TASK_TIMED_OUT = 5
+} dft_task_state;
+
+typedef struct dft_runtime dft_runtime; /* borrowed: lives as long as its Python Runtime */
+typedef struct dft_task dft_task;       /* counted: see retain()/release() */
+
+/*
+ * Runs on a worker of the chosen pool, without the GIL. Complete the task
+ * with one of the complete_* functions, or just return:
+ *   DFT_OK      and not completed: the task completes with None;
+ *   DFT_PENDING the task stays running until a complete_* call (any thread);
+ *   any other   and not completed: the task fails with last_error() or a
+ *               generic message.
+ */
+typedef dft_status (*dft_run_fn)(dft_task* task, void* context);
+typedef void (*dft_destroy_fn)(void* context);
+typedef void (*dft_done_fn)(void* arg);
+
+typedef struct dft_c_api {
+  uint32_t struct_size; /* sizeof(dft_c_api) of the exporting module */
+  uint16_t major;
+  uint16_t minor;
+
+  /* GIL held. The native runtime behind a dftracer.utils.Runtime (or its
+   * _NativeRuntime); the pointer stays valid while that object lives. */
+  dft_status (*runtime_from_python)(struct _object* runtime, dft_runtime** out);
+
+  /* Submits a task named `name` (UTF-8; NULL or "" for an automatic name). */
+  dft_status (*submit)(dft_runtime* runtime, const char* name, dft_pool pool, dft_run_fn run, void* context,
+                       dft_destroy_fn destroy, dft_task** out);
+
+  /* From inside a task: subtask progress and the cooperative cancel token. */
+  dft_status (*report_progress)(dft_task* task, uint64_t completed, uint64_t total);
+  dft_status (*cancel_requested)(dft_task* task, int* out);
+
+  /* Completion. The first completion wins; later ones return DFT_ERROR. */
+  dft_status (*complete_none)(dft_task* task);
+  dft_status (*complete_int64)(dft_task* task, int64_t value);
+  dft_status (*complete_double)(dft_task* task, double value);
+  dft_status (*complete_bytes)(dft_task* task, const void* data, size_t size);
+  dft_status (*complete_string)(dft_task* task, const char* utf8, size_t size);
+  dft_status (*complete_object)(dft_task* task, struct _object* value); /* GIL held; borrows */
+  dft_status (*complete_error)(dft_task* task, const char* message);
+
+  /* Waiting and state. timeout_s < 0 waits forever. */
+  dft_status (*wait)(dft_task* task, double timeout_s);
+  dft_status (*cancel)(dft_task* task, int* was_queued);
+  dft_status (*get_state)(dft_task* task, dft_task_state* out);
+  /* Copies the error message of a failed task (NUL-terminated, truncated). */
+  dft_status (*get_error)(dft_task* task, char* buffer, size_t size);
+  /* Results of completed tasks, by kind; DFT_BAD_ARGUMENT for another kind. */
+  dft_status (*get_int64)(dft_task* task, int64_t* out);
+  dft_status (*get_double)(dft_task* task, double* out);
+  /* Calls fn(arg) once the task is final: now if it already is, else on the
+   * finishing thread. fn must be quick and must not block. */
+  dft_status (*add_done_callback)(dft_task* task, dft_done_fn fn, void* arg);
+
+  /* GIL held. A new reference to a _NativeTaskHandle for `task`, which
+   * dftracer.utils.Runtime.submit() passes through. */
+  dft_status (*to_python)(dft_task* task, struct _object** out);
+
+  dft_status (*retain)(dft_task* task);
+  void (*release)(dft_task* task);
+
+  /* The message of this thread's last failed call (valid until its next call). */
+  const char* (*last_error)(void);
+} dft_c_api;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DFTRACER_UTILS_C_API_H */

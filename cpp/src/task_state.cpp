@@ -234,6 +234,11 @@ bool TaskState::cancel() {
   return false;
 }
 
+namespace detail {
+void retain_owner(TaskState* owner) noexcept { owner->add_ref(); }
+void release_owner(TaskState* owner) noexcept { owner->release(); }
+}  // namespace detail
+
 namespace this_task {
 TaskState* current() noexcept { return tls_current_task; }
 bool cancelled() noexcept { return tls_current_task && tls_current_task->cancel_requested(); }

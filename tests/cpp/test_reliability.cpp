@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "dftracer/utils/core/fork_join.hpp"
 #include "dftracer/utils/core/pool_hop.hpp"
 #include "dftracer/utils/core/runtime.hpp"
 #include "dftracer/utils/core/thread_role.hpp"
@@ -267,4 +268,29 @@ TEST(Reliability, ForkInsideATaskEndsTheChildAtTheWorkerLoop) {
   while (read(fds[0], &pid, sizeof pid) == sizeof pid) from_child += pid == child;
   close(fds[0]);
   EXPECT_EQ(from_child, 0) << "the child ran the parent's queued tasks";
+}
+
+// A detached child (its JoinHandle dropped unjoined) may outlive the task it
+// works for; what it reaches through this_task::owner() must stay alive.
+TEST(Reliability, DetachedChildOutlivingItsTaskKeepsTheTaskAlive) {
+  Runtime rt({.threads = 2, .io_threads = 1});
+  std::atomic<bool> saw_owner{false};
+  test::Gate gate;
+  {
+    auto h = rt.submit(
+        [&]() -> Task<void> {
+          auto child = [](test::Gate* g, std::atomic<bool>* saw) -> Task<void> {
+            g->wait();
+            TaskState* owner = co_await this_task::owner();
+            *saw = owner != nullptr && owner->name() == "parent" && !owner->cancel_requested();
+          };
+          { auto detached = co_await spawn(child(&gate, &saw_owner)); }
+          co_return;
+        },
+        "parent");
+    h.get();
+  }  // the last handle is gone: only the detached child keeps the task
+  gate.open();
+  EXPECT_TRUE(wait_until([&] { return saw_owner.load(); }));
+  rt.wait_all();
 }

@@ -41,11 +41,22 @@ namespace detail {
 // itself, unless it already finished, in which case we free it here.
 template <class P>
 void detach_child(std::coroutine_handle<P> h) noexcept {
+  PromiseBase& p = h.promise();
+  // The child may run on after our task is gone and still reach it (its
+  // cancel token, this_task::owner()): it keeps the task alive meanwhile.
+  if (p.owner) {
+    retain_owner(p.owner);
+    p.holds_owner = true;
+  }
   // acq_rel: acquire so that, when it finished, its writes (the result we
   // destroy) happen before the destroy; release pairs with its final exchange
-  // so that it sees kJoinDetached only after we stopped touching it.
-  void* prev = h.promise().join_state.exchange(kJoinDetached, std::memory_order_acq_rel);
-  if (prev == kJoinDone) h.destroy();
+  // so that it sees kJoinDetached (and holds_owner) only after we stopped
+  // touching it.
+  void* prev = p.join_state.exchange(kJoinDetached, std::memory_order_acq_rel);
+  if (prev == kJoinDone) {
+    if (p.holds_owner) release_owner(p.owner);
+    h.destroy();
+  }
   // else: still running or queued; it frees itself at its final suspend.
 }
 }  // namespace detail

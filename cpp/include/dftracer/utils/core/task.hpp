@@ -45,12 +45,21 @@ inline void* const kJoinDetached = reinterpret_cast<void*>(std::uintptr_t{2});
 // below it on this stack. constinit: read without a TLS init guard.
 inline constinit thread_local void* tls_inline_child = nullptr;
 
+// A detached child may outlive the submitted task it works for (its owner):
+// it holds a reference on it from the detach until it ends. Defined with
+// TaskState (task_state.cpp); the coroutine layer sees only these two.
+void retain_owner(TaskState* owner) noexcept;
+void release_owner(TaskState* owner) noexcept;
+
 struct PromiseBase : FrameAllocated {
   std::coroutine_handle<> continuation = std::noop_coroutine();
   TaskState* owner = nullptr;
   // Only for spawned children: who continues after us is decided when we
   // finish, by an exchange on join_state. Plain awaits skip the atomic.
   bool spawned = false;
+  // Set by detach_child before it publishes kJoinDetached: we hold a
+  // reference on `owner`, to drop when we free ourselves.
+  bool holds_owner = false;
   std::atomic<void*> join_state{nullptr};
 
   std::suspend_always initial_suspend() noexcept { return {}; }
@@ -75,6 +84,9 @@ struct PromiseBase : FrameAllocated {
       // has not parked itself yet); it will see kJoinDone.
       if (prev == nullptr) return std::noop_coroutine();
       if (prev == kJoinDetached) {  // nobody will ever join: free ourselves
+        // The acq_rel exchange above saw the detacher's release: holds_owner
+        // is its value.
+        if (p.holds_owner) release_owner(p.owner);
         h.destroy();
         return std::noop_coroutine();
       }

@@ -9,7 +9,8 @@
 
 namespace dftracer::utils {
 
-Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)), registry_(options_.registry) {
+Runtime::Runtime(RuntimeOptions options)
+    : options_(std::move(options)), pending_limit_(options_.max_pending), registry_(options_.registry) {
   ExecutorOptions compute;
   compute.threads = options_.threads;
   compute.max_spare_threads = options_.max_spare_threads;
@@ -52,7 +53,8 @@ Runtime* Runtime::current() noexcept {
   return ex ? static_cast<Runtime*>(ex->owner()) : nullptr;
 }
 
-void Runtime::submit_state(TaskState& state, Pool pool) {
+void Runtime::submit_state(TaskState& state, Pool pool, Admission admission) {
+  if (admission == Admission::wait) pending_limit_.admit(pending_limit_.enabled() && current() == this);
   // Count first, then check: shutdown() closes, then waits for active_ to
   // drain, so either it sees our count and waits for us, or we see it closed.
   active_.fetch_add(1, std::memory_order_seq_cst);
@@ -95,6 +97,7 @@ void Runtime::task_finished(TaskState& task) {
 void Runtime::task_settled() noexcept { settle_one(); }
 
 void Runtime::settle_one() noexcept {
+  pending_limit_.release();
   if (active_.fetch_sub(1, std::memory_order_seq_cst) == 1) {
     idle_epoch_.fetch_add(1, std::memory_order_seq_cst);
     // Skip the syscall when nobody waits (the common case between batches).

@@ -20,6 +20,7 @@
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/forced_unwind.hpp"
+#include "dftracer/utils/core/pending_limit.hpp"
 #include "dftracer/utils/core/registry.hpp"
 #include "dftracer/utils/core/task.hpp"
 #include "dftracer/utils/core/task_handle.hpp"
@@ -30,10 +31,18 @@ namespace dftracer::utils {
 
 enum class Pool : std::uint8_t { compute, io };
 
+// How submit_state takes its max_pending slot: `wait` applies the rule in
+// PendingLimit::admit; `admitted` means the caller already holds one (a
+// binding that waited its own way, e.g. with the GIL released).
+enum class Admission : std::uint8_t { wait, admitted };
+
 struct RuntimeOptions {
   std::size_t threads = 0;     // compute workers; 0: DFTRACER_UTILS_THREADS or CPUs
   std::size_t io_threads = 0;  // I/O workers; 0: same as the compute pool
   std::size_t max_spare_threads = 256;
+  // Most tasks queued or running at once before submit() waits (0: no
+  // bound); the runtime's own workers are never made to wait (PendingLimit).
+  std::size_t max_pending = 0;
   RegistryOptions registry;
   WatchdogOptions watchdog;  // interval 0: no watchdog thread
   // Called on every worker thread of both pools just before it exits.
@@ -168,7 +177,7 @@ class Runtime {
   // Submits a prepared state (bindings, the C ABI). The caller keeps its own
   // reference; the runtime takes the ones it needs. Throws
   // RuntimeShutdownError when closed.
-  void submit_state(TaskState& state, Pool pool = Pool::compute);
+  void submit_state(TaskState& state, Pool pool = Pool::compute, Admission admission = Admission::wait);
 
   // Waits until no submitted task is queued or running. Throws
   // std::logic_error from one of this runtime's own workers (it would wait
@@ -191,6 +200,7 @@ class Runtime {
   Executor& compute() noexcept { return *compute_; }
   Executor& io() noexcept { return *io_; }
   Registry& registry() noexcept { return registry_; }
+  PendingLimit& pending_limit() noexcept { return pending_limit_; }
   const Registry& registry() const noexcept { return registry_; }
   std::size_t threads() const noexcept { return compute_->threads(); }
   std::size_t io_threads() const noexcept { return io_->threads(); }
@@ -226,6 +236,7 @@ class Runtime {
   void settle_one() noexcept;
 
   RuntimeOptions options_;
+  PendingLimit pending_limit_;
   Registry registry_;
   std::atomic<std::uint64_t> next_id_{1};
   std::atomic<std::uint64_t> active_{0};

@@ -8,6 +8,7 @@ Example::
         handles = [rt.submit(len, s, name=f"len-{s}") for s in ("a", "bb", "ccc")]
         rt.wait_all()
         print([h.get() for h in handles])   # [1, 2, 3]
+        print(list(rt.map(len, ["a", "bb"])))  # [1, 2]: lazy and bounded, for millions of items
 """
 
 from __future__ import annotations
@@ -17,19 +18,40 @@ from pathlib import Path
 from typing import Optional
 
 from dftracer.utils import _core
-from dftracer.utils._core import TaskTimeoutError, _NativeTaskHandle
+from dftracer.utils._core import RuntimeFullError, TaskTimeoutError, _NativeTaskHandle
+from dftracer.utils.completion import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    DoneAndNotDone,
+    as_completed,
+    wait,
+)
+from dftracer.utils.executor import RuntimeExecutor
+from dftracer.utils.mapping import MapIterator
+from dftracer.utils.progress_bar import progress
 from dftracer.utils.runtime import Runtime
 from dftracer.utils.task_handle import TaskHandle
 
 __all__ = [
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "DoneAndNotDone",
+    "MapIterator",
     "Runtime",
+    "RuntimeExecutor",
+    "RuntimeFullError",
     "TaskHandle",
     "TaskTimeoutError",
+    "as_completed",
     "cancelled",
     "get_cmake_dir",
     "get_default_runtime",
     "get_include",
+    "progress",
     "report_progress",
+    "wait",
     "__version__",
 ]
 

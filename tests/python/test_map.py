@@ -178,7 +178,7 @@ def test_map_names_tasks_so_progress_shows_the_item(rt):
 
 
 def test_map_chunk_task_is_named_after_its_first_item(rt):
-    names = []
+    names: List[str] = []
 
     def record(x):
         names.extend(w["task"] for w in rt.get_progress()["workers"] if w["task"])
@@ -192,7 +192,7 @@ def test_map_closing_early_cancels_unstarted_and_waits_for_nothing(wait_until):
     with dft.Runtime(threads=2, io_threads=1) as rt:
         release = threading.Event()
         lock = threading.Lock()
-        starts = []
+        starts: List[int] = []
         source = Pulled(10_000)
 
         def work(x):
@@ -290,13 +290,13 @@ def test_map_validates_its_arguments(rt):
     with pytest.raises(ValueError, match="return_handles"):
         rt.map(double, [1], chunksize=2, return_handles=True)
     with pytest.raises(TypeError, match="name"):
-        rt.map(double, [1], name=5)  # type: ignore[call-overload]
+        rt.map(double, [1], name=5)
     with pytest.raises(TypeError, match="callable"):
-        rt.map(5, [1])  # type: ignore[call-overload]
+        rt.map(5, [1])
     with pytest.raises(TypeError, match="iterable"):
-        rt.map(double)  # type: ignore[call-overload]
+        rt.map(double)
     with pytest.raises(TypeError, match="str"):
-        list(rt.map(double, [1], name=lambda x: 3))  # type: ignore[arg-type,return-value]
+        list(rt.map(double, [1], name=lambda x: 3))
 
 
 def test_map_total_is_known_for_sized_inputs(rt):

@@ -10,6 +10,11 @@ future.
 
 Shutting the executor down does not shut the runtime down: it stops this
 executor taking work and (``wait=True``) waits for the futures it handed out.
+
+It subclasses ``ThreadPoolExecutor`` only so that code insisting on one
+accepts it (``loop.set_default_executor`` does, and then ``asyncio.to_thread``
+runs on the runtime); it starts no thread of its own: every method that
+would is overridden.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ class _RuntimeFuture(cf.Future[T]):
             logger.exception("dftracer.utils: completing the future of task %r failed", handle.name)
 
 
-class RuntimeExecutor(cf.Executor):
+class RuntimeExecutor(cf.ThreadPoolExecutor):
     """``concurrent.futures.Executor`` over a :class:`~dftracer.utils.Runtime`.
 
     Example::
@@ -90,6 +95,8 @@ class RuntimeExecutor(cf.Executor):
     """
 
     def __init__(self, runtime: "Runtime") -> None:
+        # Sets the attributes code may read (_max_workers); starts nothing.
+        super().__init__(max_workers=max(runtime.threads, 1), thread_name_prefix="dftracer-runtime")
         self._runtime = runtime
         self._cond = threading.Condition()
         self._shutdown = False
@@ -154,7 +161,7 @@ class RuntimeExecutor(cf.Executor):
         ``ThreadPoolExecutor`` does; :meth:`Runtime.map` runs chunks.
         """
         if buffersize is None:
-            return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
+            return cf.Executor.map(self, fn, *iterables, timeout=timeout, chunksize=chunksize)
         if isinstance(buffersize, bool) or not isinstance(buffersize, int) or buffersize < 1:
             raise ValueError(f"buffersize must be an int >= 1, got {buffersize!r}")
         deadline = None if timeout is None else time.monotonic() + timeout

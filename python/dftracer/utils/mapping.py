@@ -326,7 +326,7 @@ def make_map(
     if return_handles and chunksize != 1:
         raise ValueError("return_handles=True needs chunksize=1: a chunk's task covers many items")
     if buffersize is None:
-        buffersize = max(64, 4 * runtime.threads)
+        buffersize = max(256, 8 * runtime.threads)
     elif isinstance(buffersize, bool) or not isinstance(buffersize, int) or buffersize < 1:
         raise ValueError(f"buffersize must be an int >= 1, got {buffersize!r}")
     if name is not None and not isinstance(name, str) and not callable(name):

@@ -96,6 +96,7 @@ class ProgressBar:
         self._closed = False
         self._failed_base = self._failed_now()
         self._width = 0
+        # On a terminal, tqdm draws the bar when it is installed.
         self._tqdm: Any = None
         if self._tty:
             try:
@@ -103,7 +104,10 @@ class ProgressBar:
             except ImportError:
                 pass
             else:
-                self._tqdm = tqdm(desc=desc or None, unit=unit, file=self._file, dynamic_ncols=True, mininterval=0)
+                done, total = counts()
+                self._tqdm = tqdm(
+                    total=total, initial=done, desc=desc or None, unit=unit, file=self._file, dynamic_ncols=True
+                )
 
     def _failed_now(self) -> int:
         if self._runtime is None or self._runtime._is_unusable():
@@ -144,7 +148,7 @@ class ProgressBar:
         if s.running:
             names = ", ".join(s.running[:_MAX_NAMES])
             more = len(s.running) - _MAX_NAMES
-            text += f" | running: {names}" + (f" (+{more})" if more > 0 else "")
+            text += (" | " if text else "") + f"running: {names}" + (f" (+{more})" if more > 0 else "")
         return text
 
     def refresh(self, force: bool = False) -> None:
@@ -188,11 +192,9 @@ class ProgressBar:
             self._closed = True
             s = self.snapshot()
             s.running = []
+            self._draw(s, final=True)
             if self._tqdm is not None:
-                self._draw(s, final=True)
                 self._tqdm.close()
-            else:
-                self._draw(s, final=True)
 
 
 class _Ticker:
@@ -255,7 +257,7 @@ def _iterate(
     interval: Optional[float],
 ) -> Iterator[T]:
     done = 0
-    bar = ProgressBar(lambda: (done, total), runtime=runtime, desc=desc, file=file, interval=interval)
+    bar = ProgressBar(lambda: (done, total), runtime=runtime, desc=desc, file=file, interval=interval, unit="item")
     ticker = _Ticker(bar, min(bar._interval, TTY_REFRESH) if bar._tty else bar._interval)
     it = iter(iterable)
     try:

@@ -405,7 +405,7 @@ class Runtime:
 
         - The input is read as results are taken, so a generator of ten
           million items is never held in memory. ``buffersize`` defaults to
-          ``max(64, 4 * threads)``.
+          ``max(256, 8 * threads)``.
         - ``ordered=True``: results in input order. ``ordered=False``: as
           tasks finish (completion order).
         - A failed item raises its own exception when its result comes out

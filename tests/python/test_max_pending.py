@@ -131,7 +131,7 @@ def test_tasks_submitting_into_a_full_runtime_do_not_deadlock():
     with dft.Runtime(threads=1, io_threads=1, max_pending=2) as rt:
 
         def parent(n):
-            return sum(h.get() for h in [rt.submit(lambda i=i: i) for i in range(n)])
+            return sum(h.get() for h in [rt.submit(int, i) for i in range(n)])
 
         parents = [rt.submit(parent, 50) for _ in range(2)]
         assert [p.get(timeout=60) for p in parents] == [sum(range(50))] * 2

@@ -165,12 +165,13 @@ def test_map_names_tasks_so_progress_shows_the_item(rt):
 
     def parse(path):
         # What get_progress() shows for the worker running this task.
-        seen.append([w["task"] for w in rt.get_progress()["workers"] if w["task"]])
+        seen.append((path, [w["task"] for w in rt.get_progress()["workers"] if w["task"]]))
         return len(path)
 
     paths = [f"/data/file-{i}.json" for i in range(6)]
     assert list(rt.map(parse, paths, name=lambda p: f"parse:{p}")) == [len(p) for p in paths]
-    for path, running in zip(paths, seen):
+    assert len(seen) == 6
+    for path, running in seen:
         assert f"parse:{path}" in running
     handles = list(rt.map(parse, paths, name="parsing", return_handles=True))
     assert {h.name for h in handles} == {"parsing"}

@@ -15,7 +15,7 @@ def _section_code(title: str) -> str:
     end = text.find("\n## ", start + 1)
     blocks = re.findall(r"```python\n(.*?)```", text[start : end if end != -1 else None], flags=re.S)
     assert blocks, f"no python block under '## {title}'"
-    return blocks[0]
+    return str(blocks[0])
 
 
 def test_millions_of_files_example_runs_as_written(python_script):

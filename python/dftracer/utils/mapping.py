@@ -149,16 +149,24 @@ def _run_chunk(fn: Callable[..., Any], chunk: List[Any], out: List[Any], star: b
     return out
 
 
+# Shared by every submit: submit_python keeps no empty kwargs dict, so this
+# one is never stored or changed.
+_NO_KWARGS: Dict[str, Any] = {}
+
+
 class _Entry:
-    """One task in flight: the index of its first item, its handle, and for a
-    chunk the items' count and the list its results land in."""
+    """One task in flight: the index of its first item, its handle (and the
+    native one, for the hot path), and for a chunk the list its results land
+    in."""
 
-    __slots__ = ("index", "handle", "count", "out")
+    __slots__ = ("index", "handle", "native", "out")
 
-    def __init__(self, index: int, handle: TaskHandle[Any], count: int, out: Optional[List[Any]]) -> None:
+    def __init__(self, index: int, handle: TaskHandle[Any], out: Optional[List[Any]]) -> None:
         self.index = index
         self.handle = handle
-        self.count = count
+        native = handle.native
+        assert native is not None
+        self.native = native
         self.out = out
 
 
@@ -204,9 +212,9 @@ class _Mapper:
                 self.exhausted = True
                 return None
             args = item if self._star else (item,)
-            handle: TaskHandle[Any] = self._native.submit_python(self._fn, args, {}, self._item_name(item))
+            handle: TaskHandle[Any] = self._native.submit_python(self._fn, args, _NO_KWARGS, self._item_name(item))
             self._next_index = index + 1
-            return _Entry(index, handle, 1, None)
+            return _Entry(index, handle, None)
         chunk = list(itertools.islice(self._items, self._chunksize))
         if len(chunk) < self._chunksize:
             self.exhausted = True
@@ -215,41 +223,44 @@ class _Mapper:
         first = self._item_name(chunk[0]) if self._name is not None else self._base_name
         label = f"{first} (+{len(chunk) - 1} more)" if len(chunk) > 1 else first
         out: List[Any] = []
-        handle = self._native.submit_python(_run_chunk, (self._fn, chunk, out, self._star), {}, label)
+        handle = self._native.submit_python(_run_chunk, (self._fn, chunk, out, self._star), _NO_KWARGS, label)
         self._next_index = index + len(chunk)
-        return _Entry(index, handle, len(chunk), out)
+        return _Entry(index, handle, out)
 
 
 def _note(exc: BaseException, index: int, handle: TaskHandle[Any]) -> None:
     _add_note(exc, f"dftracer.utils Runtime.map: raised by item {index} (task {handle.name!r})")
 
 
-def _results(entry: _Entry, return_handles: bool) -> Iterator[Any]:
-    """The results of one finished entry, raising at a failed item."""
-    h = entry.handle
-    if return_handles:
-        yield h
-        return
+def _result(entry: _Entry) -> Any:
+    """The result of one item's task (waiting for it, GIL released; on a
+    worker a still-queued task runs inline), or its exception with a note."""
     try:
-        value = h.get(0.0)
+        return entry.native.result(None)
     except BaseException as exc:
-        if not h.done():  # not the task's own error (cannot happen: it is done)
-            raise
-        if entry.out is not None:
-            yield from list(entry.out)  # the items of the chunk before the failing one
-            _note(exc, entry.index + len(entry.out), h)
-        else:
-            _note(exc, entry.index, h)
+        if entry.native.done():  # the task's own error, not Ctrl-C during the wait
+            _note(exc, entry.index, entry.handle)
         raise
-    if entry.out is None:
-        yield value
-    else:
-        yield from value
+
+
+def _chunk_results(entry: _Entry) -> Iterator[Any]:
+    """The results of one chunk's task, raising at its failed item."""
+    out = entry.out
+    assert out is not None
+    try:
+        entry.native.result(None)
+    except BaseException as exc:
+        if not entry.native.done():
+            raise
+        yield from list(out)  # the items of the chunk before the failing one
+        _note(exc, entry.index + len(out), entry.handle)
+        raise
+    yield from out
 
 
 def _cancel_all(entries: Iterable[_Entry]) -> None:
     for e in entries:
-        e.handle.cancel()
+        e.native.cancel()
 
 
 def ordered_map(mapper: _Mapper, buffersize: int, return_handles: bool) -> Iterator[Any]:
@@ -263,14 +274,23 @@ def ordered_map(mapper: _Mapper, buffersize: int, return_handles: bool) -> Itera
             inflight.append(entry)
         while inflight:
             head = inflight[0]
-            native = head.handle.native
-            assert native is not None
-            native.wait(None)  # GIL released, Ctrl-C works; on a worker, may run the task inline
+            if head.out is None and not return_handles:
+                value = _result(head)  # raises for a failed item
+                inflight.popleft()
+                entry = mapper.submit_next()  # keep the buffer full while the consumer works
+                if entry is not None:
+                    inflight.append(entry)
+                yield value
+                continue
+            head.native.wait(None)  # GIL released; on a worker, may run the task inline
             inflight.popleft()
-            entry = mapper.submit_next()  # keep the buffer full while the consumer works
+            entry = mapper.submit_next()
             if entry is not None:
                 inflight.append(entry)
-            yield from _results(head, return_handles)
+            if return_handles:
+                yield head.handle
+            else:
+                yield from _chunk_results(head)
     finally:
         _cancel_all(inflight)
 
@@ -281,26 +301,27 @@ def unordered_map(mapper: _Mapper, buffersize: int, return_handles: bool) -> Ite
     inflight: Dict[int, _Entry] = {}
     keys = itertools.count()
 
-    def submit() -> bool:
+    def submit() -> None:
         entry = mapper.submit_next()
-        if entry is None:
-            return False
-        key = next(keys)
-        inflight[key] = entry
-        native = entry.handle.native
-        assert native is not None
-        queue.watch(native, key)
-        return True
+        if entry is not None:
+            key = next(keys)
+            inflight[key] = entry
+            queue.watch(entry.native, key)
 
     try:
-        while len(inflight) < buffersize and submit():
-            pass
+        while len(inflight) < buffersize and not mapper.exhausted:
+            submit()
         while inflight:
             key = queue.get(None)
             assert key is not None
             entry = inflight.pop(key)
             submit()
-            yield from _results(entry, return_handles)
+            if return_handles:
+                yield entry.handle
+            elif entry.out is None:
+                yield _result(entry)
+            else:
+                yield from _chunk_results(entry)
     finally:
         _cancel_all(inflight.values())
 

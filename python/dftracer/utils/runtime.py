@@ -227,6 +227,10 @@ class Runtime:
             h = rt.submit(lambda x, y: x + y, 3, 4, name="add")
             result = h.get()  # 7
 
+        With ``max_pending`` set, waits while that many tasks are pending
+        (GIL released, Ctrl-C interrupts it), except when called from one of
+        this runtime's own tasks; :meth:`try_submit` raises instead.
+
         Raises:
             TypeError: ``task_or_fn`` is neither callable nor a task handle,
                 or ``name`` is not a str.
@@ -273,7 +277,12 @@ class Runtime:
 
     @overload
     def try_submit(  # type: ignore[overload-cannot-match]  # as for submit
-        self, fn: Callable[..., R], /, *args: Any, name: Optional[str] = None, timeout: float = 0.0, **kwargs: Any
+        self, fn: Callable[..., R], /, *args: Any, name: Optional[str], timeout: float = 0.0, **kwargs: Any
+    ) -> TaskHandle[R]: ...
+
+    @overload
+    def try_submit(  # type: ignore[overload-cannot-match]  # as for submit
+        self, fn: Callable[..., R], /, *args: Any, timeout: float, **kwargs: Any
     ) -> TaskHandle[R]: ...
 
     def try_submit(  # type: ignore[misc]  # as for submit
@@ -379,7 +388,27 @@ class Runtime:
     @overload
     def map(
         self,
+        fn: Callable[[A, B, C], R],
+        iterable1: Iterable[A],
+        iterable2: Iterable[B],
+        iterable3: Iterable[C],
+        /,
+        *,
+        buffersize: Optional[int] = None,
+        ordered: bool = True,
+        chunksize: int = 1,
+        name: NameSpec = None,
+        return_handles: Literal[True],
+    ) -> MapIterator[TaskHandle[R]]: ...
+
+    @overload
+    def map(
+        self,
         fn: Callable[..., R],
+        iterable1: Iterable[Any],
+        iterable2: Iterable[Any],
+        iterable3: Iterable[Any],
+        iterable4: Iterable[Any],
         /,
         *iterables: Iterable[Any],
         buffersize: Optional[int] = None,

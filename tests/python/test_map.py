@@ -346,3 +346,27 @@ def test_map_over_a_10m_generator_keeps_memory_flat(rt):
     print(f"10M items: RSS growth {growth / 2**20:.1f} MiB")
     assert count == 10_000_000
     assert growth < 20 * 2**20
+
+
+def test_a_chunk_asked_to_stop_raises_instead_of_coming_out_short(rt1):
+    import concurrent.futures as cf
+
+    started = threading.Event()
+
+    def slow(x):
+        started.set()
+        time.sleep(0.001)
+        return x
+
+    def stop_everything():
+        started.wait(30)
+        time.sleep(0.05)
+        rt1._native.cancel_pending()  # as shutdown(wait=False) does
+
+    got = []
+    threading.Thread(target=stop_everything).start()
+    with pytest.raises(cf.CancelledError, match="stopped after") as info:
+        for r in rt1.map(slow, range(5000), chunksize=1000):
+            got.append(r)
+    assert got == list(range(len(got))) and len(got) < 1000
+    assert any(f"item {len(got)}" in n for n in getattr(info.value, "__notes__", []))

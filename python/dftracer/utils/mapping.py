@@ -131,21 +131,25 @@ def _add_note(exc: BaseException, note: str) -> None:
         setattr(exc, "__notes__", [*getattr(exc, "__notes__", []), note])
 
 
+# Items a chunk runs between two looks at its cancel token.
+_CANCEL_CHECK_EVERY = 64
+
+
 def _run_chunk(fn: Callable[..., Any], chunk: List[Any], out: List[Any], star: bool) -> List[Any]:
     """One task of a chunked map: appends each item's result to ``out``, so
-    the results before a failing item survive the failure."""
+    the results before a failing item survive the failure. Stops (raising
+    CancelledError) when the task is asked to stop, e.g. by a shutdown."""
     append = out.append
     cancelled = _core.current_task_cancelled
-    if star:
-        for args in chunk:
-            if cancelled():
-                raise cf.CancelledError(f"stopped after {len(out)} of {len(chunk)} items: the task was cancelled")
-            append(fn(*args))
-    else:
-        for item in chunk:
-            if cancelled():
-                raise cf.CancelledError(f"stopped after {len(out)} of {len(chunk)} items: the task was cancelled")
-            append(fn(item))
+    for start in range(0, len(chunk), _CANCEL_CHECK_EVERY):
+        if cancelled():
+            raise cf.CancelledError(f"stopped after {len(out)} of {len(chunk)} items: the task was cancelled")
+        if star:
+            for args in chunk[start : start + _CANCEL_CHECK_EVERY]:
+                append(fn(*args))
+        else:
+            for item in chunk[start : start + _CANCEL_CHECK_EVERY]:
+                append(fn(item))
     return out
 
 

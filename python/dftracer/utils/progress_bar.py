@@ -15,6 +15,7 @@ running (from :meth:`Runtime.get_progress`)::
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import threading
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from dftracer.utils.runtime import Runtime
 
 __all__ = ["ProgressBar", "progress"]
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -210,7 +213,11 @@ class _Ticker:
 
     def _run(self) -> None:
         while not self._stop.wait(self._period):
-            self._bar.refresh()
+            try:
+                self._bar.refresh()
+            except Exception:  # a closed stream, a runtime torn down under us: stop drawing
+                logger.debug("dftracer.utils progress bar stopped redrawing", exc_info=True)
+                return
 
     def stop(self) -> None:
         self._stop.set()

@@ -126,8 +126,15 @@ def test_context_manager_shuts_down_and_waits(rt):
 def test_shutdown_cancel_futures_cancels_what_has_not_started(rt1):
     ex = rt1.executor()
     gate = threading.Event()
-    running = ex.submit(gate.wait, 30)
+    started = threading.Event()
+
+    def run():
+        started.set()
+        return gate.wait(30)
+
+    running = ex.submit(run)
     queued = [ex.submit(pow, 2, i) for i in range(5)]
+    assert started.wait(30)  # it runs: cancel_futures must leave it alone
     ex.shutdown(wait=False, cancel_futures=True)
     assert all(f.cancelled() for f in queued)
     gate.set()

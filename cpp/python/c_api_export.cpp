@@ -24,6 +24,7 @@
 #include "gil.hpp"
 #include "native_handle.hpp"
 #include "native_runtime.hpp"
+#include "pending_admission.hpp"
 #include "python_task.hpp"
 
 namespace dftracer::utils::python {
@@ -208,7 +209,9 @@ dft_status api_submit(dft_runtime* runtime, const char* name, dft_pool pool, dft
   auto* state = new ForeignTaskState(name ? name : "", run, context, destroy);
   TaskStateRef ref = TaskStateRef::adopt(state);
   dft_status st = guarded([&] {
-    reinterpret_cast<Runtime*>(runtime)->submit_state(*state, pool == DFT_POOL_IO ? Pool::io : Pool::compute);
+    Runtime& rt = *reinterpret_cast<Runtime*>(runtime);
+    admit_foreign(rt);  // max_pending: waits with the GIL released
+    rt.submit_state(*state, pool == DFT_POOL_IO ? Pool::io : Pool::compute, Admission::admitted);
     return DFT_OK;
   });
   if (st != DFT_OK) return st;  // ref's destructor frees the state and its context

@@ -6,6 +6,9 @@
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/task_state.hpp"
 #include "c_api_export.hpp"
+#include "completion_queue.hpp"
+#include "done_callbacks.hpp"
+#include "pending_admission.hpp"
 #include "dftracer/utils/core/registry.hpp"
 #include "dftracer/utils/core/runtime.hpp"
 #include "gil.hpp"
@@ -57,6 +60,9 @@ PYBIND11_MODULE(_core, m) {
   python::register_native_handle(m);
   python::register_native_runtime(m);
   python::register_c_api(m);
+  python::register_done_callbacks(m);
+  python::register_completion_queue(m);
+  python::register_pending_admission(m);
 
   m.def("derive_task_name", &python::derive_task_name, py::arg("fn"),
         "The default task name for a callable (see dftracer.utils.naming).");

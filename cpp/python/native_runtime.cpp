@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "gil.hpp"
+#include "pending_admission.hpp"
 #include "python_task.hpp"
 #include "durations.hpp"
 #include "task_handle_factory.hpp"
@@ -136,13 +137,14 @@ const char* activity_name(WorkerActivity a) {
 }  // namespace
 
 NativeRuntime::NativeRuntime(std::size_t threads, std::size_t io_threads, std::size_t python_threads,
-                             std::size_t recent_capacity, const WatchdogOptions& watchdog)
+                             std::size_t recent_capacity, const WatchdogOptions& watchdog, std::size_t max_pending)
     : permits_(std::make_shared<PythonPermits>(static_cast<std::uint32_t>(python_threads))) {
   RuntimeOptions options;
   options.threads = threads;
   options.io_threads = io_threads;
   options.registry.recent_capacity = recent_capacity;
   options.watchdog = watchdog;
+  options.max_pending = max_pending;
   options.on_worker_exit = &release_worker_thread_state;
   options.on_forked_child = &end_forked_child_process;
   runtime_ = without_gil([&] { return std::make_unique<Runtime>(options); });
@@ -194,7 +196,8 @@ void NativeRuntime::abandon() noexcept {
   // The permits stay: tasks share them.
 }
 
-py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io) {
+py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io,
+                                       std::optional<double> room_timeout) {
   // Not callable: maybe a handle to pass through; the Python layer decides.
   if (!PyCallable_Check(fn.ptr())) return py::none();
   std::string task_name;
@@ -210,8 +213,10 @@ py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict 
                                     task_name, permits_);
   TaskStateRef ref = TaskStateRef::adopt(state);
   // No GIL release here: submitting is a few hundred nanoseconds and never
-  // blocks on Python; releasing would cost more than it saves.
-  rt().submit_state(*state, io ? Pool::io : Pool::compute);
+  // blocks on Python; releasing would cost more than it saves. (Only a
+  // max_pending wait blocks, and it releases the GIL itself.)
+  admit_python(rt(), room_timeout);  // max_pending; waits with the GIL released
+  rt().submit_state(*state, io ? Pool::io : Pool::compute, Admission::admitted);
   return make_task_handle(py::cast(NativeHandle{std::move(ref)}), task_name);
 }
 
@@ -366,7 +371,7 @@ void register_native_runtime(py::module_& m) {
   py::class_<NativeRuntime>(m, "_NativeRuntime", "The C++ runtime behind dftracer.utils.Runtime.")
       .def(py::init([](std::size_t threads, std::size_t io_threads, std::size_t python_threads,
                        std::size_t recent_capacity, py::handle interval, py::handle stall, py::handle starvation,
-                       py::handle long_task, std::size_t max_temporary_workers) {
+                       py::handle long_task, std::size_t max_temporary_workers, std::size_t max_pending) {
              WatchdogOptions w;
              auto ms = [](py::handle v, const char* what) {
                return std::chrono::duration_cast<std::chrono::milliseconds>(duration_from_python(v, what));
@@ -376,15 +381,20 @@ void register_native_runtime(py::module_& m) {
              w.starvation_threshold = ms(starvation, "starvation_threshold");
              w.long_task_threshold = ms(long_task, "long_task_threshold");
              w.max_temporary_workers = max_temporary_workers;
-             return std::make_unique<NativeRuntime>(threads, io_threads, python_threads, recent_capacity, w);
+             return std::make_unique<NativeRuntime>(threads, io_threads, python_threads, recent_capacity, w,
+                                                    max_pending);
            }),
            py::arg("threads") = 0, py::arg("io_threads") = 0, py::arg("python_threads") = 0,
            py::arg("recent_capacity") = 1024, py::arg("watchdog_interval") = 100, py::arg("stall_threshold") = 10000,
            py::arg("starvation_threshold") = 1000, py::arg("long_task_threshold") = 10000,
-           py::arg("max_temporary_workers") = 0)
+           py::arg("max_temporary_workers") = 0, py::arg("max_pending") = 0)
       .def("set_default_task_timeout", &NativeRuntime::set_default_task_timeout, py::arg("timeout"))
       .def("set_timeout", &NativeRuntime::set_timeout, py::arg("timeout"))
-      .def("submit_python", &NativeRuntime::submit_python, py::arg("fn"), py::arg("args"), py::arg("kwargs"),
+      .def("submit_python",
+           [](NativeRuntime& self, py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io) {
+             return self.submit_python(fn, std::move(args), std::move(kwargs), name, io);
+           },
+           py::arg("fn"), py::arg("args"), py::arg("kwargs"),
            py::arg("name"), py::arg("io") = false,
            "Submits fn(*args, **kwargs); returns a dftracer.utils.TaskHandle, or None when fn is not callable.")
       .def("wait_all", &NativeRuntime::wait_all, py::arg("timeout") = py::none())

@@ -20,12 +20,15 @@ namespace py = pybind11;
 class NativeRuntime {
  public:
   NativeRuntime(std::size_t threads, std::size_t io_threads, std::size_t python_threads,
-                std::size_t recent_capacity, const WatchdogOptions& watchdog);
+                std::size_t recent_capacity, const WatchdogOptions& watchdog, std::size_t max_pending = 0);
   ~NativeRuntime();
 
   // GIL held. The whole submit of a Python callable in one call (the hot
   // path): None when `fn` is not callable, else a dftracer.utils.TaskHandle.
-  py::object submit_python(py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io);
+  // `room_timeout`: how long to wait for a max_pending slot (nullopt: as
+  // long as it takes; see pending_admission.hpp).
+  py::object submit_python(py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io,
+                           std::optional<double> room_timeout = std::nullopt);
   bool wait_all(std::optional<double> timeout_s);
   // Closes to new work, then drains interruptibly (cancelling with
   // wait=false), then joins. Idempotent.

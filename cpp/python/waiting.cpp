@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "gil.hpp"
+#include "released_wait.hpp"
 #include "python_permits.hpp"
 #include "python_task.hpp"
 
@@ -18,7 +19,6 @@ namespace dftracer::utils::python {
 namespace py = pybind11;
 
 namespace {
-constexpr auto kSlice = std::chrono::milliseconds(20);
 
 // Abandoned runtimes: a push-only list, never freed (there are a handful per
 // process at most).
@@ -47,28 +47,11 @@ void raise_held_interrupt() {
   throw py::error_already_set();
 }
 
-// Waits in slices until `ready(slice)` says done or the deadline passes.
+// The waits here block on tasks or counters whose own wait reports the
+// worker as blocked where that matters (TaskState's wait).
 template <class WaitSlice>
 bool sliced_wait(std::optional<double> timeout_s, WaitSlice&& wait_slice) {
-  using clock = std::chrono::steady_clock;
-  std::optional<clock::time_point> deadline;
-  if (timeout_s) {
-    deadline = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(*timeout_s));
-  }
-  for (;;) {
-    std::chrono::nanoseconds slice = kSlice;
-    if (deadline) {
-      auto left = *deadline - clock::now();
-      if (left < slice) slice = std::chrono::duration_cast<std::chrono::nanoseconds>(left);
-    }
-    bool done = without_gil([&] {
-      PythonPermits::Pause pause;
-      return wait_slice(slice);
-    });
-    if (done) return true;
-    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-    if (deadline && clock::now() >= *deadline) return false;
-  }
+  return released_wait(timeout_s, std::forward<WaitSlice>(wait_slice), /*report_blocked=*/false);
 }
 }  // namespace
 

@@ -11,7 +11,8 @@
 
 namespace dftracer::utils {
 
-Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)), registry_(options_.registry) {
+Runtime::Runtime(RuntimeOptions options)
+    : options_(std::move(options)), pending_limit_(options_.max_pending), registry_(options_.registry) {
   check_pool_size("threads", options_.threads);
   check_pool_size("io_threads", options_.io_threads);
   check_pool_size("max_spare_threads", options_.max_spare_threads);
@@ -76,13 +77,16 @@ void Runtime::refuse_from_own_thread(const char* what) const {
   }
 }
 
-void Runtime::submit_state(TaskState& state, Pool pool) {
+void Runtime::submit_state(TaskState& state, Pool pool, Admission admission) {
+  // The runtime's own threads are never made to wait (PendingLimit).
+  if (admission == Admission::wait) pending_limit_.admit(pending_limit_.enabled() && current() == this);
   // Count first, then check: close() is followed by a drain, so either the
   // drain sees our count and waits for us, or we see it closed.
   active_.add();
   bool refused = closed_.load(std::memory_order_seq_cst) ||
                  (!accepting_external_.load(std::memory_order_seq_cst) && current() != this);
   if (refused) {
+    if (pending_limit_.enabled()) pending_limit_.release();
     active_.remove_one();
     throw RuntimeShutdownError();
   }

@@ -8,6 +8,7 @@ Example::
         handles = [rt.submit(len, s, name=f"len-{s}") for s in ("a", "bb", "ccc")]
         rt.wait_all()
         print([h.get() for h in handles])   # [1, 2, 3]
+        print(list(rt.map(len, ["a", "bb"])))  # [1, 2]: lazy and bounded, for millions of items
 
 The public namespace is what ``__all__`` names, plus the submodules.
 """
@@ -15,26 +16,47 @@ The public namespace is what ``__all__`` names, plus the submodules.
 from pathlib import Path as _Path
 
 from dftracer.utils import _core
-from dftracer.utils._core import TaskTimeoutError, _NativeTaskHandle
+from dftracer.utils._core import RuntimeFullError, TaskTimeoutError, _NativeTaskHandle
 from dftracer.utils.default_runtime import get_default_runtime, peek_default_runtime, set_default_runtime
 from dftracer.utils.logging_control import get_log_level, set_log_color, set_log_level
+from dftracer.utils.completion import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    DoneAndNotDone,
+    as_completed,
+    wait,
+)
+from dftracer.utils.executor import RuntimeExecutor
+from dftracer.utils.mapping import MapIterator
+from dftracer.utils.progress_bar import progress
 from dftracer.utils.runtime import Runtime
 from dftracer.utils.task_handle import TaskHandle
 
 __all__ = [
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "DoneAndNotDone",
+    "MapIterator",
     "Runtime",
+    "RuntimeExecutor",
+    "RuntimeFullError",
     "TaskHandle",
     "TaskTimeoutError",
+    "as_completed",
     "cancelled",
     "get_cmake_dir",
     "get_default_runtime",
     "get_include",
     "get_log_level",
     "peek_default_runtime",
+    "progress",
     "report_progress",
     "set_default_runtime",
     "set_log_color",
     "set_log_level",
+    "wait",
     "__version__",
 ]
 

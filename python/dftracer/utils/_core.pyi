@@ -28,6 +28,9 @@ _C_API: Final[object]
 class TaskTimeoutError(TimeoutError):
     """A task ran past its deadline (a TimeoutError)."""
 
+class RuntimeFullError(RuntimeError):
+    """max_pending tasks are already queued or running: raised by Runtime.try_submit() instead of waiting."""
+
 @final
 class _NativeTaskHandle:
     """Native view of one submitted task. Wrapped by dftracer.utils.TaskHandle.
@@ -61,6 +64,8 @@ class _NativeTaskHandle:
     def cancel(self) -> bool: ...
     def cancelled(self) -> bool: ...
     def cancel_requested(self) -> bool: ...
+    def add_done_callback(self, fn: Callable[[_NativeTaskHandle], object]) -> None:
+        """Calls fn(handle) once the task is final: now if it already is, else on the thread that finishes it (a runtime worker, or a Python thread that cancels it)."""
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -79,6 +84,7 @@ class _NativeRuntime:
         starvation_threshold: _Duration = 1000,
         long_task_threshold: _Duration = 10000,
         max_temporary_workers: int = 0,
+        max_pending: int = 0,
     ) -> None: ...
     def set_default_task_timeout(self, timeout: _Duration) -> None: ...
     def set_timeout(self, timeout: _Duration) -> None: ...
@@ -86,6 +92,16 @@ class _NativeRuntime:
         self, fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], name: object, io: bool = False
     ) -> Any:
         """Submits fn(*args, **kwargs); returns a dftracer.utils.TaskHandle, or None when fn is not callable."""
+    def try_submit_python(
+        self,
+        fn: object,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: object,
+        io: bool = False,
+        timeout: float = 0.0,
+    ) -> Any:
+        """As submit_python, but raises RuntimeFullError when no max_pending slot frees up within timeout seconds."""
     def wait_all(self, timeout: Optional[float] = None) -> bool:
         """True once nothing is queued or running; False when ``timeout`` seconds passed first."""
     def shutdown(self, wait: bool = True) -> None: ...
@@ -119,9 +135,29 @@ class _NativeRuntime:
     @property
     def runtime_id(self) -> int:
         """Identifies the C++ runtime for the life of the process (what current_runtime_id() answers on its workers)."""
+    @property
+    def max_pending(self) -> int:
+        """The max_pending bound (0: none)."""
+    @property
+    def pending(self) -> int:
+        """Tasks holding a max_pending slot now (0 when there is no bound)."""
 
 def wait_for_reapers(timeout: float) -> bool:
     """Waits for runtimes dropped inside their own tasks to finish tearing down; True when none is left."""
+
+@final
+class _CompletionQueue:
+    """Finished tasks in completion order (engine side of as_completed, wait, unordered map)."""
+
+    def __init__(self) -> None: ...
+    def watch(self, handle: _NativeTaskHandle, key: int) -> None:
+        """Queues `key` once the task of `handle` is final (now if it already is)."""
+    def post(self, key: int) -> None:
+        """Queues `key` now."""
+    def get(self, timeout: Optional[float] = None) -> Optional[int]:
+        """The next key in completion order, or None when `timeout` seconds pass first; GIL released while waiting."""
+    def ready(self) -> int:
+        """How many keys get() can return without waiting."""
 
 def mark_interpreter_exiting() -> None:
     """Called from the package's atexit hook: runtime threads stop touching Python."""

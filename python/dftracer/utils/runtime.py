@@ -12,10 +12,12 @@ import logging
 import os
 import sys
 from types import TracebackType
-from typing import Any, Callable, List, Optional, Type, TypeVar, Union, overload
+from typing import IO, Any, Callable, Iterable, List, Literal, Optional, Type, TypeVar, Union, overload
 
 from dftracer.utils import _core, _lifecycle
 from dftracer.utils._core import _NativeTaskHandle
+from dftracer.utils.executor import RuntimeExecutor
+from dftracer.utils.mapping import MapIterator, NameSpec, make_map
 from dftracer.utils.progress_types import Progress
 from dftracer.utils.task_handle import TaskHandle
 
@@ -30,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
 
 ErrorCallback = Callable[[TaskHandle[Any], BaseException], None]
 #: Milliseconds as a number, or a string with a unit ("250ms", "30s", "5m", "1h"); None for none.
@@ -88,6 +93,14 @@ class Runtime:
             (logger ``dftracer.utils``, batched).
         max_temporary_workers: cap on the watchdog's temporary workers (0:
             ``threads``).
+        max_pending: the most tasks queued or running at once (0: no
+            bound). While that many are pending, :meth:`submit` waits (GIL
+            released, Ctrl-C interrupts it) and :meth:`try_submit` raises
+            :class:`RuntimeFullError`; native tasks submitted through the C
+            ABI wait too. Tasks submitted by the runtime's own tasks are
+            never made to wait: they are admitted over the bound, because
+            the submitting task is itself pending and blocking it could wait
+            forever (see docs/large-jobs.md).
     """
 
     def __init__(
@@ -102,12 +115,14 @@ class Runtime:
         starvation_threshold: Duration = "1s",
         long_task_threshold: Duration = "10s",
         max_temporary_workers: int = 0,
+        max_pending: int = 0,
     ) -> None:
         threads = _check_size("threads", threads)
         io_threads = _check_size("io_threads", io_threads) or _io_threads_from_environment()
         python_threads = _check_size("python_threads", python_threads)
         recent_tasks = _check_size("recent_tasks", recent_tasks)
         max_temporary_workers = _check_size("max_temporary_workers", max_temporary_workers)
+        max_pending = _check_size("max_pending", max_pending)
         self._native = _core._NativeRuntime(
             threads,
             io_threads,
@@ -118,6 +133,7 @@ class Runtime:
             starvation_threshold,
             long_task_threshold,
             max_temporary_workers,
+            max_pending,
         )
         self._error_callback: Optional[ErrorCallback] = None
         _lifecycle.register(self)
@@ -185,6 +201,17 @@ class Runtime:
         """The cap on Python callables running at once (``threads`` when uncapped)."""
         return int(self._native.python_threads)
 
+    @property
+    def max_pending(self) -> int:
+        """The ``max_pending`` bound (0: none)."""
+        return int(self._native.max_pending)
+
+    @property
+    def pending(self) -> int:
+        """Tasks holding a ``max_pending`` slot now: queued or running (0
+        when there is no bound)."""
+        return int(self._native.pending)
+
     # -- submitting --------------------------------------------------------
 
     @overload
@@ -218,6 +245,10 @@ class Runtime:
 
             h = rt.submit(lambda x, y: x + y, 3, 4, name="add")
             result = h.get()  # 7
+
+        With ``max_pending`` set, waits while that many tasks are pending
+        (GIL released, Ctrl-C interrupts it), except when called from one of
+        this runtime's own tasks; :meth:`try_submit` raises instead.
 
         Raises:
             TypeError: ``task_or_fn`` is neither callable nor a task handle,
@@ -260,6 +291,222 @@ class Runtime:
             raise TypeError(f"submit_io() takes a callable, not {type(fn).__name__}")
         return handle
 
+    @overload
+    def try_submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]: ...
+
+    @overload
+    def try_submit(  # type: ignore[overload-cannot-match]  # as for submit
+        self, fn: Callable[..., R], /, *args: Any, name: Optional[str], timeout: float = 0.0, **kwargs: Any
+    ) -> TaskHandle[R]: ...
+
+    @overload
+    def try_submit(  # type: ignore[overload-cannot-match]  # as for submit
+        self, fn: Callable[..., R], /, *args: Any, timeout: float, **kwargs: Any
+    ) -> TaskHandle[R]: ...
+
+    def try_submit(  # type: ignore[misc]  # as for submit
+        self, fn: Callable[..., R], /, *args: Any, name: Optional[str] = None, timeout: float = 0.0, **kwargs: Any
+    ) -> TaskHandle[R]:
+        """Like :meth:`submit`, but never waits for room under ``max_pending``
+        (or waits at most ``timeout`` seconds): raises
+        :class:`RuntimeFullError` instead. Without a bound it is ``submit``.
+
+        ``name`` and ``timeout`` are taken by ``try_submit`` itself; pass a
+        callable's own ``timeout`` argument with ``functools.partial``.
+
+        Example::
+
+            try:
+                h = rt.try_submit(parse, path)
+            except dft.RuntimeFullError:
+                backlog.append(path)      # come back later
+        """
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+        handle: Optional[TaskHandle[R]] = self._native.try_submit_python(fn, args, kwargs, name, False, float(timeout))
+        if handle is None:
+            raise TypeError(f"try_submit() takes a callable, not {type(fn).__name__}")
+        return handle
+
+    # -- large jobs --------------------------------------------------------
+
+    @overload
+    def map(
+        self,
+        fn: Callable[[A], R],
+        iterable: Iterable[A],
+        /,
+        *,
+        buffersize: Optional[int] = None,
+        ordered: bool = True,
+        chunksize: int = 1,
+        name: NameSpec = None,
+        return_handles: Literal[False] = False,
+    ) -> MapIterator[R]: ...
+
+    @overload
+    def map(
+        self,
+        fn: Callable[[A], R],
+        iterable: Iterable[A],
+        /,
+        *,
+        buffersize: Optional[int] = None,
+        ordered: bool = True,
+        chunksize: int = 1,
+        name: NameSpec = None,
+        return_handles: Literal[True],
+    ) -> MapIterator[TaskHandle[R]]: ...
+
+    @overload
+    def map(
+        self,
+        fn: Callable[[A, B], R],
+        iterable1: Iterable[A],
+        iterable2: Iterable[B],
+        /,
+        *,
+        buffersize: Optional[int] = None,
+        ordered: bool = True,
+        chunksize: int = 1,
+        name: NameSpec = None,
+        return_handles: Literal[False] = False,
+    ) -> MapIterator[R]: ...
+
+    @overload
+    def map(
+        self,
+        fn: Callable[[A, B], R],
+        iterable1: Iterable[A],
+        iterable2: Iterable[B],
+        /,
+        *,
+        buffersize: Optional[int] = None,
+        ordered: bool = True,
+        chunksize: int = 1,
+        name: NameSpec = None,
+        return_handles: Literal[True],
+    ) -> MapIterator[TaskHandle[R]]: ...
+
+    @overload
+    def map(
+        self,
+        fn: Callable[[A, B, C], R],
+        iterable1: Iterable[A],
+        iterable2: Iterable[B],
+        iterable3: Iterable[C],
+        /,
+        *,
+        buffersize: Optional[int] = None,
+        ordered: bool = True,
+        chunksize: int = 1,
+        name: NameSpec = None,
+        return_handles: Literal[False] = False,
+    ) -> MapIterator[R]: ...
+
+    @overload
+    def map(
+        self,
+        fn: Callable[[A, B, C], R],
+        iterable1: Iterable[A],
+        iterable2: Iterable[B],
+        iterable3: Iterable[C],
+        /,
+        *,
+        buffersize: Optional[int] = None,
+        ordered: bool = True,
+        chunksize: int = 1,
+        name: NameSpec = None,
+        return_handles: Literal[True],
+    ) -> MapIterator[TaskHandle[R]]: ...
+
+    @overload
+    def map(
+        self,
+        fn: Callable[..., R],
+        iterable1: Iterable[Any],
+        iterable2: Iterable[Any],
+        iterable3: Iterable[Any],
+        iterable4: Iterable[Any],
+        /,
+        *iterables: Iterable[Any],
+        buffersize: Optional[int] = None,
+        ordered: bool = True,
+        chunksize: int = 1,
+        name: NameSpec = None,
+        return_handles: bool = False,
+    ) -> MapIterator[Any]: ...
+
+    def map(
+        self,
+        fn: Callable[..., R],
+        /,
+        *iterables: Iterable[Any],
+        buffersize: Optional[int] = None,
+        ordered: bool = True,
+        chunksize: int = 1,
+        name: NameSpec = None,
+        return_handles: bool = False,
+    ) -> MapIterator[Any]:
+        """``fn`` over the items of ``iterables`` (zipped, like :func:`map`),
+        lazily, with at most ``buffersize`` tasks in flight.
+
+        - The input is read as results are taken, so a generator of ten
+          million items is never held in memory. ``buffersize`` defaults to
+          ``max(256, 8 * threads)``.
+        - ``ordered=True``: results in input order. ``ordered=False``: as
+          tasks finish (completion order).
+        - A failed item raises its own exception when its result comes out
+          (its turn in input order, or when it finishes), with a note
+          naming its index and task; the map stops there.
+          ``return_handles=True`` yields each item's :class:`TaskHandle`
+          instead (done, in the chosen order) and never raises for one.
+        - Closing it (``close()``, a ``with`` block, breaking out of a
+          ``for`` loop over it, dropping it) cancels what has not started
+          and waits for nothing; running tasks are asked to stop
+          (:func:`dftracer.utils.cancelled`).
+        - ``name``: each task's name, so progress shows which item is being
+          worked on: a string, or a callable of the item (of the items, for
+          several iterables) such as ``name=str`` for paths. Default: the
+          callable's name.
+        - ``chunksize=n`` runs ``n`` items per task (far less overhead per
+          tiny item); results and errors still come out item by item, and
+          a chunk task is named after its first item.
+
+        Example::
+
+            for digest in rt.map(sha256_of, paths, buffersize=64, name=str):
+                ...
+            for h in rt.map(parse, paths, ordered=False, return_handles=True):
+                if h.exception is not None:
+                    print("failed:", h.name, h.exception)
+            total = sum(rt.map(len, words, chunksize=256))
+        """
+        return make_map(
+            self,
+            fn,
+            iterables,
+            buffersize=buffersize,
+            ordered=ordered,
+            chunksize=chunksize,
+            name=name,
+            return_handles=return_handles,
+        )
+
+    def executor(self) -> RuntimeExecutor:
+        """A :class:`concurrent.futures.Executor` running on this runtime,
+        with real ``concurrent.futures.Future`` results: for
+        ``loop.run_in_executor``, ``concurrent.futures.as_completed`` and
+        libraries that take an executor. Its ``shutdown()`` leaves the
+        runtime running. Each call returns a new executor.
+
+        Example::
+
+            loop = asyncio.get_running_loop()
+            digest = await loop.run_in_executor(rt.executor(), sha256_of, path)
+        """
+        return RuntimeExecutor(self)
+
     def _adopt(self, handle: Union[TaskHandle[Any], _NativeTaskHandle], name: Optional[str]) -> TaskHandle[Any]:
         native = handle.native if isinstance(handle, TaskHandle) else handle
         if native is None:  # a TaskHandle over a concurrent.futures.Future
@@ -277,16 +524,29 @@ class Runtime:
         """Blocks until ``handle``'s task completes (re-raising its exception)."""
         handle.wait()
 
-    def wait_all(self, raise_on_error: bool = False) -> None:
+    def wait_all(
+        self, raise_on_error: bool = False, progress: bool = False, *, progress_file: Optional[IO[str]] = None
+    ) -> None:
         """Blocks until every task submitted so far has finished, including
         tasks that running tasks submit.
+
+        With ``progress=True`` a progress line shows while it waits (on
+        ``progress_file``, default stderr): tasks done since the call out of
+        those pending, the rate, failures and what the workers are running;
+        rewritten in place on a terminal (by tqdm when installed), one line
+        every few seconds otherwise (see :mod:`dftracer.utils.progress_bar`).
 
         With ``raise_on_error=True``, raises one ``RuntimeError`` after
         everything finished if any task failed since the previous raising
         ``wait_all``; its message names each failed task and its error.
         Otherwise failures are only collected (see :meth:`get_failed`).
         """
-        self._native.wait_all(None)
+        if progress:
+            from dftracer.utils.progress_bar import wait_all_with_progress
+
+            wait_all_with_progress(self, progress_file)
+        else:
+            self._native.wait_all(None)
         if raise_on_error:
             failures, not_listed = self._native.take_unreported_failures()
             if failures or not_listed:

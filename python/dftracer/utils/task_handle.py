@@ -2,19 +2,23 @@
 
 A handle wraps either the native handle of a task on the runtime's C++ pool
 or a :class:`concurrent.futures.Future`, and offers the same small API over
-both: ``get``, ``wait``, ``done``, ``exception``, ``cancel``, ``name`` and
-``task_id``.
+both: ``get``, ``wait``, ``done``, ``exception``, ``cancel``,
+``add_done_callback``, ``name`` and ``task_id``; ``await handle`` works in
+any asyncio event loop (see :mod:`dftracer.utils.aio`).
 """
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future
-from typing import Any, Generic, Optional, TypeVar
+from typing import Any, Callable, Generator, Generic, Optional, TypeVar
 
-from dftracer.utils import _core
+from dftracer.utils import _core, aio
 from dftracer.utils._core import _NativeTaskHandle
 
 __all__ = ["TaskHandle"]
+
+logger = logging.getLogger(__name__)
 
 # Covariant: a TaskHandle[int] is a TaskHandle[object] (handles only produce T).
 T = TypeVar("T", covariant=True)
@@ -139,6 +143,60 @@ class TaskHandle(Generic[T]):
             return self._native.cancelled()
         assert self._future is not None
         return self._future.cancelled()
+
+    def add_done_callback(self, fn: Callable[["TaskHandle[T]"], object]) -> None:
+        """Calls ``fn(handle)`` once, after the task completed, failed, timed
+        out or was cancelled; at once (on this thread) if it already has.
+
+        No thread waits for it: the thread that finishes the task calls it,
+        holding the GIL (a runtime worker; the thread that cancels a queued
+        task; a compute worker when the watchdog times a task out), so keep
+        it short. An exception raised by ``fn`` is logged (logger
+        ``dftracer.utils.task_handle``) and never affects the task or other
+        callbacks. Several callbacks on one task run in no fixed order. It
+        is never called once the interpreter has started exiting.
+
+        Example::
+
+            h = rt.submit(parse, path)
+            h.add_done_callback(lambda h: print(h.name, h.state))
+        """
+        if not callable(fn):
+            raise TypeError(f"add_done_callback() takes a callable, not {type(fn).__name__}")
+
+        def call(_: object) -> None:
+            try:
+                fn(self)
+            except BaseException:
+                logger.exception("dftracer.utils done callback %r raised for task %r", fn, self.name)
+
+        if self._native is not None:
+            self._native.add_done_callback(call)
+        else:
+            assert self._future is not None
+            self._future.add_done_callback(call)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        """``result = await handle``: waits without blocking the event loop.
+
+        Raises the task's exception, or ``asyncio.CancelledError`` for a
+        cancelled task. Cancelling the awaiting coroutine leaves the task
+        running; use :meth:`get_async` with ``cancel_task=True`` to cancel
+        it as well.
+        """
+        return aio.await_handle(self)
+
+    async def get_async(self, *, cancel_task: bool = False) -> T:
+        """``await handle``, and with ``cancel_task=True`` cancelling the
+        awaiting coroutine (``asyncio.wait_for`` timing out, say) also
+        cancels the task: at once if it has not started, cooperatively
+        (:func:`dftracer.utils.cancelled`) if it runs.
+
+        Example::
+
+            result = await asyncio.wait_for(h.get_async(cancel_task=True), timeout=5)
+        """
+        return await aio.get_async(self, cancel_task)
 
     @property
     def native(self) -> Optional[_NativeTaskHandle]:

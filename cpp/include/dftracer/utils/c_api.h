@@ -85,7 +85,10 @@ typedef struct dft_c_api {
    * _NativeRuntime); the pointer stays valid while that object lives. */
   dft_status (*runtime_from_python)(struct _object* runtime, dft_runtime** out);
 
-  /* Submits a task named `name` (UTF-8; NULL or "" for an automatic name). */
+  /* Submits a task named `name` (UTF-8; NULL or "" for an automatic name).
+   * When the runtime has a max_pending bound and that many tasks are
+   * pending, waits for room (releasing the GIL if the caller holds it; not
+   * interruptible); from one of the runtime's own workers it never waits. */
   dft_status (*submit)(dft_runtime* runtime, const char* name, dft_pool pool, dft_run_fn run, void* context,
                        dft_destroy_fn destroy, dft_task** out);
 

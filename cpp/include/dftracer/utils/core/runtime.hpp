@@ -28,6 +28,7 @@
 #include "dftracer/utils/core/callback_thread.hpp"
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
+#include "dftracer/utils/core/pending_limit.hpp"
 #include "dftracer/utils/core/registry.hpp"
 #include "dftracer/utils/core/task.hpp"
 #include "dftracer/utils/core/task_handle.hpp"
@@ -41,10 +42,18 @@ namespace dftracer::utils {
 
 enum class Pool : std::uint8_t { compute, io };
 
+// How submit_state takes its max_pending slot: `wait` applies the rule in
+// PendingLimit::admit; `admitted` means the caller already holds one (a
+// binding that waited its own way, e.g. with the GIL released).
+enum class Admission : std::uint8_t { wait, admitted };
+
 struct RuntimeOptions {
   std::size_t threads = 0;     // compute workers; 0: DFTRACER_UTILS_THREADS or CPUs
   std::size_t io_threads = 0;  // I/O workers; 0: same as the compute pool
   std::size_t max_spare_threads = 256;
+  // Most tasks queued or running at once before submit() waits (0: no
+  // bound); the runtime's own workers are never made to wait (PendingLimit).
+  std::size_t max_pending = 0;
   RegistryOptions registry;
   WatchdogOptions watchdog;  // interval 0: no watchdog thread
   // Called on every thread the runtime owns that may have run user code (the
@@ -93,8 +102,9 @@ class Runtime final : public TaskHost {
 
   // Submits a prepared state (bindings, the C ABI). The caller keeps its own
   // reference; the runtime takes the ones it needs. Throws
-  // RuntimeShutdownError when closed to the caller.
-  void submit_state(TaskState& state, Pool pool = Pool::compute);
+  // RuntimeShutdownError when closed to the caller. `admission`: see
+  // Admission (max_pending).
+  void submit_state(TaskState& state, Pool pool = Pool::compute, Admission admission = Admission::wait);
 
   // Waits until no submitted task is active. Throws std::logic_error from a
   // thread this runtime owns (it would wait for itself).
@@ -138,6 +148,7 @@ class Runtime final : public TaskHost {
   Executor& compute() noexcept { return *compute_; }
   Executor& io() noexcept { return *io_; }
   Registry& registry() noexcept { return registry_; }
+  PendingLimit& pending_limit() noexcept { return pending_limit_; }
   const Registry& registry() const noexcept { return registry_; }
   CallbackThread& callbacks() noexcept { return *callbacks_; }
   std::size_t threads() const noexcept { return compute_->threads(); }
@@ -170,7 +181,11 @@ class Runtime final : public TaskHost {
   // TaskHost (called by the tasks themselves).
   void on_task_started(TaskState& task, std::int64_t start_ns) noexcept override;
   void on_task_finished(TaskState& task, TaskStatus from) override;
-  void on_task_settled() noexcept override { active_.remove_one(); }
+  void on_task_settled() noexcept override {
+    // The pending slot first: remove_one may be the runtime's last access.
+    if (pending_limit_.enabled()) pending_limit_.release();
+    active_.remove_one();
+  }
   bool finishes_on_this_thread() const noexcept override;
   void finish_elsewhere(TaskState& task, TaskStatus from) override;
   void on_body_started() noexcept override { bodies_.add(); }
@@ -181,6 +196,7 @@ class Runtime final : public TaskHost {
   void stop_threads();
 
   RuntimeOptions options_;
+  PendingLimit pending_limit_;
   Registry registry_;
   std::atomic<std::uint64_t> next_id_{1};
   ZeroWaitCounter active_;  // submitted and not yet settled

@@ -194,8 +194,13 @@ void Executor::schedule(WorkItem item) {
 }
 
 void Executor::schedule_external(WorkItem item) {
+  // Counted while inside: the item may run (and let its runtime shut down)
+  // before notify_one returns, and stop() must not free what we still touch
+  // (another runtime's thread resuming a coroutine of ours, say).
+  schedulers_inside_.fetch_add(1, std::memory_order_seq_cst);
   injection_.push(item);
   idle_.notify_one();
+  schedulers_inside_.fetch_sub(1, std::memory_order_release);
 }
 
 WorkItem Executor::take_global_batch(Worker& w) {
@@ -475,6 +480,14 @@ void Executor::stop() {
     }
     if (to_join.empty()) break;
     for (auto& t : to_join) t.join();
+  }
+  // A thread of another pool may still be returning from schedule_external.
+  for (int spins = 0; schedulers_inside_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 1000) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
   }
 }
 

@@ -170,6 +170,7 @@ class Executor {
   std::atomic<std::size_t> spares_started_{0};
   std::atomic<std::size_t> spare_start_failures_{0};
   std::atomic<bool> stopped_{false};
+  std::atomic<std::uint32_t> schedulers_inside_{0};  // threads inside schedule_external
   std::uint64_t fork_generation_;  // the process generation we were made in (see worker_main)
   std::mutex spare_mu_;  // serialises slot reuse and thread start/join of spares
 };

@@ -62,7 +62,7 @@ run_python() {
   local out="$dir/pytest.log" rc=0
   log "python under ASan: pytest ${PYTEST_ARGS:-(whole suite)} (DFTRACER_STRESS_SCALE=$DFTRACER_STRESS_SCALE)"
   # shellcheck disable=SC2086
-  if ! (cd tests/python && PYTHONPATH="$root/$stage" LD_PRELOAD="$preload" \
+  if ! (cd tests/python && PYTHONPATH="$root/$stage" LD_PRELOAD="$preload" DFTRACER_UNDER_ASAN=1 \
         ASAN_OPTIONS="detect_leaks=0 abort_on_error=1 verify_asan_link_order=0 detect_stack_use_after_return=0" \
         "$py" -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-} 2>&1 | tee "$root/$out"); then rc=1; fi
   if grep -qE 'ERROR: AddressSanitizer|runtime error:' "$out"; then

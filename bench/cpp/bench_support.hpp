@@ -20,7 +20,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "dftracer/utils/runtime.hpp"
+#include "dftracer/utils/all.hpp"
 
 #if DFTRACER_BENCH_HAVE_TBB
 #include <oneapi/tbb/task_arena.h>

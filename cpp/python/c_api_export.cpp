@@ -1,10 +1,8 @@
 // Implementation of the C ABI (see cpp/include/dftracer/utils/c_api.h).
 //
-// A foreign task is a ForeignTaskState: a C run function plus its context,
-// and a result that is either a Python object or a plain C value (int64,
-// double, bytes, str) turned into a Python object only when Python asks, so
-// a native task can complete without taking the GIL. No C++ exception ever
-// crosses the table: every entry catches and returns a status.
+// A foreign task is a ForeignTaskState (task_kinds.hpp): a C run function
+// plus its context. No C++ exception ever crosses the table: every entry
+// catches and returns a status; messages go to c_api_last_error().
 //
 // The 1.1 combinators (when_all, when_any) are ForeignTaskStates too, whose
 // run function only says "pending": they are completed from the inputs'
@@ -25,137 +23,20 @@
 #include "native_handle.hpp"
 #include "native_runtime.hpp"
 #include "pending_admission.hpp"
-#include "python_task.hpp"
+#include "task_kinds.hpp"
 
 namespace dftracer::utils::python {
 
 namespace {
 
-thread_local std::string tls_last_error;
-
 dft_status fail(dft_status status, std::string message) {
-  tls_last_error = std::move(message);
+  c_api_last_error() = std::move(message);
   return status;
 }
 
-struct Bytes {
-  std::string data;
-};
-struct Text {
-  std::string data;
-};
-
-class ForeignTaskState final : public PyResultTaskState {
- public:
-  ForeignTaskState(std::string name, dft_run_fn run, void* context, dft_destroy_fn destroy)
-      : PyResultTaskState(std::move(name)), run_(run), context_(context), destroy_(destroy) {}
-
-  ~ForeignTaskState() override { release_context(); }
-
-  // Each complete_* path: store the value, then finish (first one wins).
-  template <class V>
-  dft_status complete_with(V value) {
-    if (done()) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
-    {
-      std::lock_guard lock(value_mu_);
-      if (value_set_) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
-      value_ = std::move(value);
-      value_set_ = true;
-    }
-    if (!finish_success()) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
-    return DFT_OK;
-  }
-
-  dft_status complete_object(PyObject* obj) {
-    if (done()) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
-    {
-      std::lock_guard lock(value_mu_);
-      if (value_set_) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
-      result_ = py::reinterpret_borrow<py::object>(obj);
-      value_set_ = true;
-    }
-    if (!finish_success()) return fail(DFT_ERROR, "task '" + name() + "' is already complete");
-    return DFT_OK;
-  }
-
-  dft_status complete_error(const char* message) {
-    std::string text = message && *message ? message : "native task failed";
-    if (!finish_failure(std::make_exception_ptr(std::runtime_error(text)))) {
-      return fail(DFT_ERROR, "task '" + name() + "' is already complete");
-    }
-    return DFT_OK;
-  }
-
-  py::object result() const override {
-    if (result_) return result_;
-    std::lock_guard lock(value_mu_);
-    if (auto* i = std::get_if<std::int64_t>(&value_)) {
-      result_ = py::int_(*i);
-    } else if (auto* d = std::get_if<double>(&value_)) {
-      result_ = py::float_(*d);
-    } else if (auto* b = std::get_if<Bytes>(&value_)) {
-      result_ = py::bytes(b->data);
-    } else if (auto* t = std::get_if<Text>(&value_)) {
-      result_ = py::str(t->data);
-    } else {
-      return py::none();
-    }
-    return result_;
-  }
-
-  bool get_int64(std::int64_t& out) const {
-    std::lock_guard lock(value_mu_);
-    if (auto* i = std::get_if<std::int64_t>(&value_)) {
-      out = *i;
-      return true;
-    }
-    return false;
-  }
-  bool get_double(double& out) const {
-    std::lock_guard lock(value_mu_);
-    if (auto* d = std::get_if<double>(&value_)) {
-      out = *d;
-      return true;
-    }
-    return false;
-  }
-
- protected:
-  void run() override {
-    tls_last_error.clear();
-    dft_status status = run_(reinterpret_cast<dft_task*>(static_cast<TaskState*>(this)), context_);
-    if (status != DFT_PENDING && !done()) {
-      if (status == DFT_OK) {
-        complete_with(std::monostate{});
-      } else {
-        complete_error(tls_last_error.empty() ? "native task failed" : tls_last_error.c_str());
-      }
-    }
-    ran_.store(true, std::memory_order_release);
-    if (done()) release_context();
-  }
-
-  void on_final() override {
-    // Never started (cancelled while queued), or already returned from run:
-    // nobody will touch the context again.
-    if (start_ns() == 0 || ran_.load(std::memory_order_acquire)) release_context();
-  }
-
- private:
-  void release_context() {
-    if (destroyed_.exchange(true, std::memory_order_acq_rel)) return;
-    if (destroy_) destroy_(context_);
-  }
-
-  dft_run_fn run_;
-  void* context_;
-  dft_destroy_fn destroy_;
-  std::atomic<bool> ran_{false};
-  std::atomic<bool> destroyed_{false};
-  mutable std::mutex value_mu_;
-  bool value_set_ = false;
-  std::variant<std::monostate, std::int64_t, double, Bytes, Text> value_;
-};
+dft_status already_complete(TaskState& task) {
+  return fail(DFT_ERROR, "task '" + task.name() + "' is already complete");
+}
 
 TaskState* as_state(dft_task* task) { return reinterpret_cast<TaskState*>(task); }
 ForeignTaskState* as_foreign(dft_task* task) { return dynamic_cast<ForeignTaskState*>(as_state(task)); }
@@ -179,6 +60,9 @@ dft_status guarded(F&& f) noexcept {
 #define DFT_REQUIRE(cond, what) \
   if (!(cond)) return fail(DFT_BAD_ARGUMENT, what)
 
+// dftracer.utils.Runtime, registered at import (register_runtime_type).
+PyObject* g_runtime_type = nullptr;
+
 dft_status api_runtime_from_python(PyObject* obj, dft_runtime** out) {
   return guarded([&] {
     DFT_REQUIRE(out, "out is null");
@@ -189,7 +73,10 @@ dft_status api_runtime_from_python(PyObject* obj, dft_runtime** out) {
     } else {
       target = py::reinterpret_borrow<py::object>(h);
     }
-    if (py::hasattr(target, "_native")) target = target.attr("_native");
+    // The contract with the Python class: its _native_runtime() method.
+    if (g_runtime_type && PyObject_IsInstance(target.ptr(), g_runtime_type) == 1) {
+      target = target.attr("_native_runtime")();
+    }
     if (!py::isinstance<NativeRuntime>(target)) {
       return fail(DFT_BAD_ARGUMENT, "expected a dftracer.utils.Runtime");
     }
@@ -238,7 +125,7 @@ dft_status complete_value(dft_task* task, V value) {
   DFT_REQUIRE(task, "task is null");
   ForeignTaskState* f = as_foreign(task);
   DFT_REQUIRE(f, "task was not submitted through the C ABI");
-  return guarded([&] { return f->complete_with(std::move(value)); });
+  return guarded([&] { return f->complete_with(std::move(value)) ? DFT_OK : already_complete(*f); });
 }
 
 dft_status api_complete_none(dft_task* task) { return complete_value(task, std::monostate{}); }
@@ -246,23 +133,23 @@ dft_status api_complete_int64(dft_task* task, std::int64_t v) { return complete_
 dft_status api_complete_double(dft_task* task, double v) { return complete_value(task, v); }
 dft_status api_complete_bytes(dft_task* task, const void* data, std::size_t size) {
   DFT_REQUIRE(data || size == 0, "data is null");
-  return complete_value(task, Bytes{std::string(static_cast<const char*>(data), size)});
+  return complete_value(task, ForeignTaskState::Bytes{std::string(static_cast<const char*>(data), size)});
 }
 dft_status api_complete_string(dft_task* task, const char* utf8, std::size_t size) {
   DFT_REQUIRE(utf8 || size == 0, "utf8 is null");
-  return complete_value(task, Text{std::string(utf8, size)});
+  return complete_value(task, ForeignTaskState::Text{std::string(utf8, size)});
 }
 dft_status api_complete_object(dft_task* task, PyObject* value) {
   DFT_REQUIRE(task && value, "task or value is null");
   ForeignTaskState* f = as_foreign(task);
   DFT_REQUIRE(f, "task was not submitted through the C ABI");
-  return guarded([&] { return f->complete_object(value); });
+  return guarded([&] { return f->complete_object(value) ? DFT_OK : already_complete(*f); });
 }
 dft_status api_complete_error(dft_task* task, const char* message) {
   DFT_REQUIRE(task, "task is null");
   ForeignTaskState* f = as_foreign(task);
   DFT_REQUIRE(f, "task was not submitted through the C ABI");
-  return guarded([&] { return f->complete_error(message); });
+  return guarded([&] { return f->complete_error(message) ? DFT_OK : already_complete(*f); });
 }
 
 dft_status final_status(TaskState& s) {
@@ -294,6 +181,14 @@ dft_status api_cancel(dft_task* task, int* was_queued) {
     return DFT_OK;
   });
 }
+
+// The C enum mirrors TaskStatus value for value (api_get_state casts).
+static_assert(static_cast<int>(TaskStatus::queued) == DFT_TASK_QUEUED);
+static_assert(static_cast<int>(TaskStatus::running) == DFT_TASK_RUNNING);
+static_assert(static_cast<int>(TaskStatus::completed) == DFT_TASK_COMPLETED);
+static_assert(static_cast<int>(TaskStatus::failed) == DFT_TASK_FAILED);
+static_assert(static_cast<int>(TaskStatus::cancelled) == DFT_TASK_CANCELLED);
+static_assert(static_cast<int>(TaskStatus::timed_out) == DFT_TASK_TIMED_OUT);
 
 dft_status api_get_state(dft_task* task, dft_task_state* out) {
   DFT_REQUIRE(task && out, "task or out is null");
@@ -469,7 +364,7 @@ void api_release(dft_task* task) {
   if (task) as_state(task)->release();
 }
 
-const char* api_last_error() { return tls_last_error.c_str(); }
+const char* api_last_error() { return c_api_last_error().c_str(); }
 
 const dft_c_api kApi = {
     sizeof(dft_c_api),
@@ -505,6 +400,20 @@ const dft_c_api kApi = {
 }  // namespace
 
 void register_c_api(py::module_& m) {
+  m.def(
+      "register_runtime_type",
+      [](py::handle type) {
+        // Checked at import, not at an extension's first call: the C ABI
+        // reaches a Runtime's engine through _native_runtime() only.
+        if (!PyType_Check(type.ptr()) || !py::hasattr(type, "_native_runtime") ||
+            !PyCallable_Check(type.attr("_native_runtime").ptr())) {
+          throw py::type_error("dftracer.utils.Runtime must define _native_runtime() for the C ABI");
+        }
+        Py_XDECREF(g_runtime_type);
+        g_runtime_type = type.ptr();
+        Py_INCREF(g_runtime_type);
+      },
+      py::arg("cls"), "Called once by dftracer.utils.runtime: the class the C ABI's runtime_from_python accepts.");
   m.attr("_C_API") = py::capsule(const_cast<dft_c_api*>(&kApi), DFT_C_API_CAPSULE_NAME);
   m.attr("C_API_VERSION") = py::make_tuple(DFT_C_API_MAJOR, DFT_C_API_MINOR);
 }

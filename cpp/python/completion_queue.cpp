@@ -1,5 +1,5 @@
 // _CompletionQueue: the Python view of the engine's CompletionQueue (see
-// dftracer/utils/core/completion_queue.hpp), for dftracer.utils.as_completed,
+// dftracer/utils/core/detail/completion_queue.hpp), for dftracer.utils.as_completed,
 // wait and map(ordered=False). Every method is called with the GIL held,
 // which also serialises the consumer side; get() waits with it released.
 #include "completion_queue.hpp"
@@ -8,7 +8,7 @@
 
 #include <optional>
 
-#include "dftracer/utils/core/completion_queue.hpp"
+#include "dftracer/utils/core/detail/completion_queue.hpp"
 #include "native_handle.hpp"
 #include "released_wait.hpp"
 #include "waiting.hpp"

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "dftracer/utils/core/watchdog.hpp"
+#include "dftracer/utils/core/durations.hpp"
 
 namespace dftracer::utils::python {
 

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "dftracer/utils/core/executor.hpp"
-#include "dftracer/utils/core/thread_role.hpp"
+#include "dftracer/utils/core/detail/thread_role.hpp"
 
 namespace dftracer::utils::python {
 

@@ -6,13 +6,14 @@
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/task_state.hpp"
 #include "c_api_export.hpp"
+#include "exceptions.hpp"
 #include "completion_queue.hpp"
 #include "done_callbacks.hpp"
 #include "pending_admission.hpp"
 #include "dftracer/utils/core/registry.hpp"
 #include "dftracer/utils/core/runtime.hpp"
 #include "gil.hpp"
-#include "python_task.hpp"
+#include "task_kinds.hpp"
 #include "task_handle_factory.hpp"
 #include "task_naming.hpp"
 #include "native_handle.hpp"
@@ -27,36 +28,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "C++ engine of dftracer.utils (work-stealing coroutine runtime).";
   m.attr("__version__") = DFTRACER_UTILS_VERSION;
 
-  auto& timeout_error = py::register_exception<TaskTimeoutError>(m, "TaskTimeoutError", PyExc_TimeoutError);
-  timeout_error.attr("__module__") = "dftracer.utils";
-  timeout_error.attr("__doc__") = "A task ran past its deadline (a TimeoutError).";
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const RuntimeShutdownError& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
-    }
-  });
-
-  // Errors recorded by the registry (progress "errors", raise_on_error)
-  // read as the Python exception each one becomes.
-  set_error_describer([](const std::exception_ptr& error, std::string& out) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const python::PythonTaskError& e) {
-      out = e.what();  // already "Type: message"
-    } catch (const TaskTimeoutError& e) {
-      out = std::string("TaskTimeoutError: ") + e.what();
-    } catch (const TaskCancelledError& e) {
-      out = std::string("CancelledError: ") + e.what();
-    } catch (const std::exception& e) {
-      out = std::string("RuntimeError: ") + e.what();
-    } catch (...) {
-      return false;
-    }
-    return true;
-  });
-
+  python::register_exceptions(m);
   python::register_native_handle(m);
   python::register_native_runtime(m);
   python::register_c_api(m);

@@ -22,8 +22,6 @@ struct NativeHandle {
   py::object exception() const;
 };
 
-// The exception to raise for a final, unsuccessful task (GIL held).
-py::object exception_for(TaskState& task);
 
 // True when `task` is done, or when this thread is running the task's error
 // callback: the task is final then (its result or exception is stored) but

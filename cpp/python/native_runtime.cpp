@@ -12,9 +12,10 @@
 
 #include <unistd.h>
 
+#include "exceptions.hpp"
 #include "gil.hpp"
 #include "pending_admission.hpp"
-#include "python_task.hpp"
+#include "task_kinds.hpp"
 #include "durations.hpp"
 #include "task_handle_factory.hpp"
 #include "task_naming.hpp"
@@ -24,10 +25,6 @@
 namespace dftracer::utils::python {
 
 namespace {
-double ms_between(std::int64_t from_ns, std::int64_t to_ns) {
-  if (from_ns == 0 || to_ns == 0 || to_ns < from_ns) return 0.0;
-  return static_cast<double>(to_ns - from_ns) / 1e6;
-}
 
 // How many child ids a task entry lists at most (the oldest first).
 constexpr std::size_t kMaxChildrenListed = 64;
@@ -40,8 +37,8 @@ py::dict task_entry(const TaskSnapshot& s, std::int64_t now, const ChildrenMap& 
   d["name"] = s.name;
   d["state"] = std::string(to_string(s.status));
   std::int64_t queued_until = s.start_ns ? s.start_ns : (s.end_ns ? s.end_ns : now);
-  d["queued_duration_ms"] = ms_between(s.submit_ns, queued_until);
-  d["execution_duration_ms"] = s.start_ns ? ms_between(s.start_ns, s.end_ns ? s.end_ns : now) : 0.0;
+  d["queued_duration_ms"] = ms_between_ns(s.submit_ns, queued_until);
+  d["execution_duration_ms"] = s.start_ns ? ms_between_ns(s.start_ns, s.end_ns ? s.end_ns : now) : 0.0;
   double pct;
   if (s.total_subtasks > 0) {
     pct = 100.0 * static_cast<double>(s.completed_subtasks) / static_cast<double>(s.total_subtasks);
@@ -86,8 +83,7 @@ void interrupt_timed_out_task(TaskState& task) {
   auto* py_task = dynamic_cast<PythonTaskState*>(&task);
   if (!py_task || python_exiting()) return;
   ScopedGil gil;
-  py::object type = py::module_::import("dftracer.utils._core").attr("TaskTimeoutError");
-  py_task->interrupt(type.ptr());
+  py_task->interrupt(timeout_error_type().ptr());
 }
 
 void log_watchdog_events(const std::vector<WatchdogEvent>& events) {
@@ -136,15 +132,8 @@ const char* activity_name(WorkerActivity a) {
 }
 }  // namespace
 
-NativeRuntime::NativeRuntime(std::size_t threads, std::size_t io_threads, std::size_t python_threads,
-                             std::size_t recent_capacity, const WatchdogOptions& watchdog, std::size_t max_pending)
+NativeRuntime::NativeRuntime(RuntimeOptions options, std::size_t python_threads)
     : permits_(std::make_shared<PythonPermits>(static_cast<std::uint32_t>(python_threads))) {
-  RuntimeOptions options;
-  options.threads = threads;
-  options.io_threads = io_threads;
-  options.registry.recent_capacity = recent_capacity;
-  options.watchdog = watchdog;
-  options.max_pending = max_pending;
   options.on_worker_exit = &release_worker_thread_state;
   options.on_forked_child = &end_forked_child_process;
   runtime_ = without_gil([&] { return std::make_unique<Runtime>(options); });
@@ -198,16 +187,14 @@ void NativeRuntime::abandon() noexcept {
 
 py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io,
                                        std::optional<double> room_timeout) {
-  // Not callable: maybe a handle to pass through; the Python layer decides.
-  if (!PyCallable_Check(fn.ptr())) return py::none();
-  std::string task_name;
-  if (name.is_none()) {
-    task_name = derive_task_name(fn);
-  } else if (PyUnicode_CheckExact(name.ptr())) {
-    task_name = name.cast<std::string>();
-  } else {
+  // The one place submit's arguments are checked (runtime.py does not):
+  // the name first, whatever is submitted.
+  if (!name.is_none() && !PyUnicode_CheckExact(name.ptr())) {
     throw py::type_error(std::string("name must be a str, not ") + Py_TYPE(name.ptr())->tp_name);
   }
+  // Not callable: maybe a handle to pass through; the Python layer decides.
+  if (!PyCallable_Check(fn.ptr())) return py::none();
+  std::string task_name = name.is_none() ? derive_task_name(fn) : name.cast<std::string>();
   py::object kw = PyDict_GET_SIZE(kwargs.ptr()) ? py::object(std::move(kwargs)) : py::object(py::none());
   auto* state = new PythonTaskState(py::reinterpret_borrow<py::object>(fn), std::move(args), std::move(kw),
                                     task_name, permits_);
@@ -327,8 +314,8 @@ py::dict NativeRuntime::progress(std::size_t max_tasks, bool include_recent) con
       wd["queue_depth"] = w.queue_depth;
       wd["state"] = activity_name(w.activity);
       wd["tasks_run"] = w.tasks_run;
-      wd["temporary"] = w.spare;
-      wd["busy_ms"] = w.task_id ? ms_between(w.task_since_ns, now) : 0.0;
+      wd["temporary"] = w.temporary;
+      wd["busy_ms"] = w.task_id ? ms_between_ns(w.task_since_ns, now) : 0.0;
       out.append(std::move(wd));
     }
     return out;
@@ -361,33 +348,51 @@ py::dict NativeRuntime::progress(std::size_t max_tasks, bool include_recent) con
   dog["stalled"] = w ? w->stalled() : false;
   dog["global_timeout_expired"] = w ? w->global_timeout_expired() : false;
   dog["temporary_workers_added"] = w ? w->temporary_workers_added() : 0;
-  dog["temporary_workers_live"] = runtime_->compute().spares_live();
+  dog["temporary_workers_live"] = runtime_->compute().temporary_workers_live();
   dog["tasks_timed_out"] = w ? w->tasks_timed_out() : 0;
   d["watchdog"] = dog;
   return d;
 }
 
 void register_native_runtime(py::module_& m) {
+  // The option defaults (runtime_defaults.hpp), for dftracer.utils.Runtime's
+  // signature: durations in milliseconds.
+  py::dict table;
+  table["recent_tasks"] = defaults::kRecentTasks;
+  table["watchdog_interval"] = defaults::kWatchdogInterval.count();
+  table["stall_threshold"] = defaults::kStallThreshold.count();
+  table["starvation_threshold"] = defaults::kStarvationThreshold.count();
+  table["long_task_threshold"] = defaults::kLongTaskThreshold.count();
+  table["max_temporary_workers"] = defaults::kMaxTemporaryWorkers;
+  table["max_pending"] = defaults::kMaxPending;
+  m.attr("DEFAULTS") = table;
   py::class_<NativeRuntime>(m, "_NativeRuntime", "The C++ runtime behind dftracer.utils.Runtime.")
       .def(py::init([](std::size_t threads, std::size_t io_threads, std::size_t python_threads,
                        std::size_t recent_capacity, py::handle interval, py::handle stall, py::handle starvation,
                        py::handle long_task, std::size_t max_temporary_workers, std::size_t max_pending) {
-             WatchdogOptions w;
+             RuntimeOptions o;
              auto ms = [](py::handle v, const char* what) {
                return std::chrono::duration_cast<std::chrono::milliseconds>(duration_from_python(v, what));
              };
-             w.interval = ms(interval, "watchdog_interval");
-             w.stall_threshold = ms(stall, "stall_threshold");
-             w.starvation_threshold = ms(starvation, "starvation_threshold");
-             w.long_task_threshold = ms(long_task, "long_task_threshold");
-             w.max_temporary_workers = max_temporary_workers;
-             return std::make_unique<NativeRuntime>(threads, io_threads, python_threads, recent_capacity, w,
-                                                    max_pending);
+             o.threads = threads;
+             o.io_threads = io_threads;
+             o.registry.recent_capacity = recent_capacity;
+             o.watchdog.interval = ms(interval, "watchdog_interval");
+             o.watchdog.stall_threshold = ms(stall, "stall_threshold");
+             o.watchdog.starvation_threshold = ms(starvation, "starvation_threshold");
+             o.watchdog.long_task_threshold = ms(long_task, "long_task_threshold");
+             o.max_temporary_workers = max_temporary_workers;
+             o.max_pending = max_pending;
+             return std::make_unique<NativeRuntime>(std::move(o), python_threads);
            }),
            py::arg("threads") = 0, py::arg("io_threads") = 0, py::arg("python_threads") = 0,
-           py::arg("recent_capacity") = 1024, py::arg("watchdog_interval") = 100, py::arg("stall_threshold") = 10000,
-           py::arg("starvation_threshold") = 1000, py::arg("long_task_threshold") = 10000,
-           py::arg("max_temporary_workers") = 0, py::arg("max_pending") = 0)
+           py::arg("recent_capacity") = defaults::kRecentTasks,
+           py::arg("watchdog_interval") = defaults::kWatchdogInterval.count(),
+           py::arg("stall_threshold") = defaults::kStallThreshold.count(),
+           py::arg("starvation_threshold") = defaults::kStarvationThreshold.count(),
+           py::arg("long_task_threshold") = defaults::kLongTaskThreshold.count(),
+           py::arg("max_temporary_workers") = defaults::kMaxTemporaryWorkers,
+           py::arg("max_pending") = defaults::kMaxPending)
       .def("set_default_task_timeout", &NativeRuntime::set_default_task_timeout, py::arg("timeout"))
       .def("set_timeout", &NativeRuntime::set_timeout, py::arg("timeout"))
       .def("submit_python",

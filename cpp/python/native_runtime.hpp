@@ -19,8 +19,8 @@ namespace py = pybind11;
 
 class NativeRuntime {
  public:
-  NativeRuntime(std::size_t threads, std::size_t io_threads, std::size_t python_threads,
-                std::size_t recent_capacity, const WatchdogOptions& watchdog, std::size_t max_pending = 0);
+  // `options` as the user gave them; the hooks a Python host needs are added.
+  NativeRuntime(RuntimeOptions options, std::size_t python_threads);
   ~NativeRuntime();
 
   // GIL held. The whole submit of a Python callable in one call (the hot

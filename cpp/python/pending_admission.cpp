@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "exceptions.hpp"
 #include "gil.hpp"
 #include "native_runtime.hpp"
 #include "released_wait.hpp"
@@ -13,9 +14,6 @@ namespace dftracer::utils::python {
 namespace py = pybind11;
 
 namespace {
-// dftracer.utils.RuntimeFullError; created once, kept for the process.
-PyObject* g_full_error = nullptr;
-
 std::string seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", s);
@@ -26,7 +24,7 @@ std::string seconds(double s) {
   std::string message = "dftracer.utils runtime is full: " + std::to_string(limit.pending()) +
                         " tasks pending (max_pending=" + std::to_string(limit.max()) + ")";
   if (waited_s > 0) message += "; no room after waiting " + seconds(waited_s) + " s";
-  PyErr_SetString(g_full_error ? g_full_error : PyExc_RuntimeError, message.c_str());
+  PyErr_SetString(runtime_full_error_type().ptr(), message.c_str());
   throw py::error_already_set();
 }
 }  // namespace
@@ -67,13 +65,6 @@ void admit_foreign(Runtime& runtime) noexcept {
 }
 
 void register_pending_admission(py::module_& m) {
-  g_full_error = PyErr_NewExceptionWithDoc(
-      "dftracer.utils.RuntimeFullError",
-      "max_pending tasks are already queued or running: raised by Runtime.try_submit() instead of waiting.",
-      PyExc_RuntimeError, nullptr);
-  if (!g_full_error) throw py::error_already_set();
-  m.attr("RuntimeFullError") = py::reinterpret_borrow<py::object>(g_full_error);
-
   auto cls = py::reinterpret_borrow<py::class_<NativeRuntime>>(m.attr("_NativeRuntime"));
   cls.def(
          "try_submit_python",

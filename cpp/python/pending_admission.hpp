@@ -1,5 +1,5 @@
 // max_pending from the bindings: how Python and C ABI submitters take their
-// PendingLimit slot (see dftracer/utils/core/pending_limit.hpp).
+// PendingLimit slot (see dftracer/utils/core/detail/pending_limit.hpp).
 //
 // The core's own admission blocks on a plain futex, which is right for C++
 // callers but would deadlock a thread holding the GIL (the pending Python

@@ -1,7 +1,7 @@
 // python_threads permits (see python_permits.hpp).
 #include "python_permits.hpp"
 
-#include "dftracer/utils/core/futex.hpp"
+#include "dftracer/utils/core/detail/futex.hpp"
 
 namespace dftracer::utils::python {
 

@@ -20,12 +20,28 @@ PyObject* g_minus_one = nullptr;
 
 void register_task_handle_type(py::handle type) {
   if (!PyType_Check(type.ptr())) throw py::type_error("expected the TaskHandle class");
+  // The contract, checked here, at import, not at the first submit: the
+  // class stores its state in exactly these slots, which make_task_handle
+  // fills without running __init__. A rename on either side fails loudly
+  // now.
+  static const char* const kSlots[] = {"_native", "_future", "_name", "_task_id"};
+  py::object declared = py::getattr(type, "__slots__", py::none());
+  for (const char* slot : kSlots) {
+    bool listed = false;
+    if (!declared.is_none()) {
+      for (py::handle name : declared) listed = listed || py::str(name).cast<std::string>() == slot;
+    }
+    if (!listed || !py::hasattr(type, slot)) {
+      throw py::type_error(std::string("dftracer.utils.TaskHandle must declare the slot '") + slot +
+                           "' in __slots__ (the native side fills it)");
+    }
+  }
   Py_INCREF(type.ptr());
   g_type = reinterpret_cast<PyTypeObject*>(type.ptr());
-  g_native = PyUnicode_InternFromString("_native");
-  g_future = PyUnicode_InternFromString("_future");
-  g_name = PyUnicode_InternFromString("_name");
-  g_task_id = PyUnicode_InternFromString("_task_id");
+  g_native = PyUnicode_InternFromString(kSlots[0]);
+  g_future = PyUnicode_InternFromString(kSlots[1]);
+  g_name = PyUnicode_InternFromString(kSlots[2]);
+  g_task_id = PyUnicode_InternFromString(kSlots[3]);
   g_no_args = PyTuple_New(0);
   g_minus_one = PyLong_FromLong(-1);
 }

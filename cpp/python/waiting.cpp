@@ -12,7 +12,7 @@
 #include "gil.hpp"
 #include "released_wait.hpp"
 #include "python_permits.hpp"
-#include "python_task.hpp"
+#include "task_kinds.hpp"
 
 namespace dftracer::utils::python {
 

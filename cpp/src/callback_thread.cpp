@@ -1,9 +1,9 @@
 // The runtime's callback thread (see callback_thread.hpp).
-#include "dftracer/utils/core/callback_thread.hpp"
+#include "dftracer/utils/core/detail/callback_thread.hpp"
 
 #include "dftracer/utils/core/errors.hpp"
-#include "dftracer/utils/core/forced_unwind.hpp"
-#include "dftracer/utils/core/thread_start.hpp"
+#include "dftracer/utils/core/detail/forced_unwind.hpp"
+#include "dftracer/utils/core/detail/thread_start.hpp"
 
 namespace dftracer::utils {
 

@@ -7,9 +7,9 @@
 // (its futex wait then returns at once or is woken). Only a push onto an
 // empty stack wakes: a consumer sleeps only on an empty stack, so a push
 // onto a non-empty one finds it awake or already woken.
-#include "dftracer/utils/core/completion_queue.hpp"
+#include "dftracer/utils/core/detail/completion_queue.hpp"
 
-#include "dftracer/utils/core/futex.hpp"
+#include "dftracer/utils/core/detail/futex.hpp"
 
 namespace dftracer::utils {
 

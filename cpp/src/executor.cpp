@@ -1,4 +1,4 @@
-// Worker loop, stealing, parking and spare workers (see executor.hpp).
+// Worker loop, stealing, parking and temporary workers (see executor.hpp).
 #include "dftracer/utils/core/executor.hpp"
 
 #include <cassert>
@@ -18,9 +18,9 @@
 #include <unistd.h>
 #endif
 
-#include "dftracer/utils/core/cpu_relax.hpp"
+#include "dftracer/utils/core/detail/cpu_relax.hpp"
 #include "dftracer/utils/core/errors.hpp"
-#include "dftracer/utils/core/thread_start.hpp"
+#include "dftracer/utils/core/detail/thread_start.hpp"
 
 namespace dftracer::utils {
 
@@ -34,10 +34,10 @@ constexpr auto kSearchSpin = std::chrono::microseconds(50);
 // deque, so a worker busy with local work cannot starve outside submissions.
 constexpr std::uint32_t kGlobalPollInterval = 61;
 constexpr std::size_t kMaxGlobalBatch = 32;
-// A parked spare wakes this often to retire once it is surplus: it may have
+// A parked temporary worker wakes this often to retire once it is surplus: it may have
 // parked while its blocked worker still needed it, and nobody wakes a parked
 // worker just because a wait ended.
-constexpr auto kSpareKeepAlive = std::chrono::milliseconds(100);
+constexpr auto kTemporaryKeepAlive = std::chrono::milliseconds(100);
 
 std::uint64_t next_random(std::uint64_t& state) noexcept {
   // xorshift64*: cheap, good enough to spread victims.
@@ -71,13 +71,13 @@ constexpr std::uint64_t kBlockedMask = kLiveOne - 1;
 }  // namespace
 
 struct Executor::Worker {
-  Worker(std::uint32_t i, bool is_spare, std::size_t deque_capacity)
-      : deque(deque_capacity), index(i), spare(is_spare), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+  Worker(std::uint32_t i, bool is_temporary, std::size_t deque_capacity)
+      : deque(deque_capacity), index(i), temporary(is_temporary), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
 
   ChaseLevDeque deque;
   WorkerSlot slot;
   std::uint32_t index;
-  bool spare;
+  bool temporary;
   std::thread thread;
   enum class Use : std::uint8_t { free, live, retired };
   std::atomic<Use> use{Use::free};
@@ -118,13 +118,13 @@ std::size_t resolve_thread_count(std::size_t requested) {
 Executor::Executor(ExecutorOptions options)
     : options_(std::move(options)),
       threads_(resolve_thread_count(options_.threads)),
-      capacity_(threads_ + options_.max_spare_threads),
+      capacity_(threads_ + options_.max_temporary_workers),
       idle_(static_cast<std::uint32_t>(capacity_)),
       fork_generation_((register_fork_handler(), g_fork_generation.load(std::memory_order_relaxed))) {
   workers_.reserve(capacity_);
   for (std::size_t i = 0; i < capacity_; ++i) {
-    bool spare = i >= threads_;
-    workers_.push_back(std::make_unique<Worker>(static_cast<std::uint32_t>(i), spare, spare ? 64 : 256));
+    bool temporary = i >= threads_;
+    workers_.push_back(std::make_unique<Worker>(static_cast<std::uint32_t>(i), temporary, temporary ? 64 : 256));
   }
   for (std::size_t i = 0; i < threads_; ++i) {
     try {
@@ -344,7 +344,7 @@ bool Executor::park(Worker& w, bool& searching) {
     // Drain before exiting: only leave when nothing is queued anywhere.
     return has_pending_work();
   }
-  if (w.spare && try_retire_spare()) {
+  if (w.temporary && try_retire_temporary_worker()) {
     idle_.remove_worker(searching);
     searching = false;
     // Re-check after leaving the count (seq_cst RMW, then seq_cst loads):
@@ -373,18 +373,18 @@ bool Executor::park(Worker& w, bool& searching) {
     w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
     return true;
   }
-  if (w.spare && !idle_.wait_parked_for(w.index, kSpareKeepAlive)) {
+  if (w.temporary && !idle_.wait_parked_for(w.index, kTemporaryKeepAlive)) {
     // Timed out: go round once more; the next park retires us if surplus.
     w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
     return true;
   }
-  if (!w.spare) idle_.wait_parked(w.index);
+  if (!w.temporary) idle_.wait_parked(w.index);
   searching = true;  // notify_one wakes workers as searchers
   w.slot.activity.store(WorkerActivity::idle, std::memory_order_relaxed);
   return true;
 }
 
-bool Executor::try_retire_spare() {
+bool Executor::try_retire_temporary_worker() {
   std::uint64_t s = live_and_blocked_.load(std::memory_order_seq_cst);
   for (;;) {
     std::uint64_t live = s >> 32;
@@ -401,7 +401,7 @@ void Executor::begin_blocking() {
   std::uint64_t live = prev >> 32;
   std::uint64_t blocked = (prev & kBlockedMask) + 1;
   if (live < blocked + threads_) {
-    start_spare();
+    start_temporary_worker();
   } else if (has_pending_work()) {
     idle_.notify_one();
   }
@@ -411,36 +411,36 @@ void Executor::end_blocking() {
   live_and_blocked_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
-bool Executor::start_spare() {
-  std::lock_guard lock(spare_mu_);
+bool Executor::start_temporary_worker() {
+  std::lock_guard lock(temporary_mu_);
   for (std::size_t i = threads_; i < capacity_; ++i) {
     Worker& w = *workers_[i];
     Worker::Use use = w.use.load(std::memory_order_acquire);
     if (use == Worker::Use::live) continue;
-    if (w.thread.joinable()) w.thread.join();  // a retired spare: reuse its slot
+    if (w.thread.joinable()) w.thread.join();  // a retired one: reuse its slot
     try {
       start_worker(w);
     } catch (const std::system_error&) {
       // Called from a blocking wait (BlockingScope, noexcept): the system
       // refusing one more thread must not end the process. The wait goes
-      // on without a spare; the watchdog sees the starvation and reports.
-      spare_start_failures_.fetch_add(1, std::memory_order_relaxed);
+      // on without one; the watchdog sees the starvation and reports.
+      temporary_start_failures_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    spares_started_.fetch_add(1, std::memory_order_relaxed);
+    temporary_started_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
-  // Every spare slot is in use: the blocked worker just waits. Progress can
+  // Every temporary slot is in use: the blocked worker just waits. Progress can
   // still come from the other workers; the watchdog reports starvation.
   return false;
 }
 
 bool Executor::add_temporary_worker() {
   if (stopping_.load(std::memory_order_acquire)) return false;
-  return start_spare();
+  return start_temporary_worker();
 }
 
-std::size_t Executor::spares_live() const noexcept {
+std::size_t Executor::temporary_workers_live() const noexcept {
   std::size_t live = live_threads();
   return live > threads_ ? live - threads_ : 0;
 }
@@ -473,7 +473,7 @@ void Executor::stop() {
   for (;;) {
     std::vector<std::thread> to_join;
     {
-      std::lock_guard lock(spare_mu_);
+      std::lock_guard lock(temporary_mu_);
       for (std::size_t i = threads_; i < capacity_; ++i) {
         if (workers_[i]->thread.joinable()) to_join.push_back(std::move(workers_[i]->thread));
       }
@@ -501,7 +501,7 @@ std::vector<Executor::WorkerView> Executor::workers_view() const {
     const WorkerSlot& s = w.slot;
     WorkerView v{};
     v.index = w.index;
-    v.spare = w.spare;
+    v.temporary = w.temporary;
     v.activity = s.activity.load(std::memory_order_relaxed);
     v.task_id = s.task_id.load(std::memory_order_relaxed);
     if (v.task_id) {

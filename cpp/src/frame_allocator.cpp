@@ -1,6 +1,6 @@
 // The per-thread frame pool instance and its slow paths (see
 // frame_allocator.hpp).
-#include "dftracer/utils/core/frame_allocator.hpp"
+#include "dftracer/utils/core/detail/frame_allocator.hpp"
 
 #include <type_traits>
 

@@ -1,5 +1,5 @@
 // Futex wrappers (see futex.hpp for why we do not use std::atomic::wait).
-#include "dftracer/utils/core/futex.hpp"
+#include "dftracer/utils/core/detail/futex.hpp"
 
 #if defined(__linux__)
 #include <linux/futex.h>

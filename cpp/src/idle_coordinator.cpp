@@ -1,5 +1,5 @@
 // Idle worker coordination (see idle_coordinator.hpp for the protocol).
-#include "dftracer/utils/core/idle_coordinator.hpp"
+#include "dftracer/utils/core/detail/idle_coordinator.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -13,7 +13,7 @@ IdleCoordinator::IdleCoordinator(std::uint32_t max_workers) : sleepers_by_slot_(
 void IdleCoordinator::add_worker() noexcept { state_.fetch_add(kWorkersOne, std::memory_order_seq_cst); }
 
 void IdleCoordinator::remove_worker(bool searching) noexcept {
-  // seq_cst: like prepare_park, this is the step a retiring spare's re-check
+  // seq_cst: like prepare_park, this is the step a retiring temporary worker's re-check
   // of the queues must follow (see Executor::park).
   std::uint64_t prev = state_.fetch_sub(kWorkersOne + (searching ? kSearchingOne : 0), std::memory_order_seq_cst);
   assert(unpack(prev).workers > 0);

@@ -5,9 +5,9 @@
 // All four are seq_cst, so either the sleeper sees the freed slot, or the
 // releaser sees the sleeper and bumps the epoch after the sleeper read it,
 // and the futex wait returns at once (or is woken).
-#include "dftracer/utils/core/pending_limit.hpp"
+#include "dftracer/utils/core/detail/pending_limit.hpp"
 
-#include "dftracer/utils/core/futex.hpp"
+#include "dftracer/utils/core/detail/futex.hpp"
 
 namespace dftracer::utils {
 

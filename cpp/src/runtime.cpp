@@ -5,9 +5,9 @@
 #include <stdexcept>
 #include <vector>
 
-#include "dftracer/utils/core/forced_unwind.hpp"
-#include "dftracer/utils/core/thread_role.hpp"
-#include "dftracer/utils/core/thread_start.hpp"
+#include "dftracer/utils/core/detail/forced_unwind.hpp"
+#include "dftracer/utils/core/detail/thread_role.hpp"
+#include "dftracer/utils/core/detail/thread_start.hpp"
 
 namespace dftracer::utils {
 
@@ -15,14 +15,14 @@ Runtime::Runtime(RuntimeOptions options)
     : options_(std::move(options)), pending_limit_(options_.max_pending), registry_(options_.registry) {
   check_pool_size("threads", options_.threads);
   check_pool_size("io_threads", options_.io_threads);
-  check_pool_size("max_spare_threads", options_.max_spare_threads);
+  check_pool_size("max_temporary_workers", options_.max_temporary_workers);
   // A failure below unwinds through the members built so far: each stops
   // and joins its own threads, so nothing is left running.
   callbacks_ = std::make_unique<CallbackThread>(this, options_.on_worker_exit);
 
   ExecutorOptions compute;
   compute.threads = options_.threads;
-  compute.max_spare_threads = options_.max_spare_threads;
+  compute.max_temporary_workers = options_.max_temporary_workers;
   compute.name = "compute";
   compute.owner = this;
   compute.on_worker_exit = options_.on_worker_exit;
@@ -31,7 +31,7 @@ Runtime::Runtime(RuntimeOptions options)
 
   ExecutorOptions io;
   io.threads = options_.io_threads ? options_.io_threads : compute_->threads();
-  io.max_spare_threads = options_.max_spare_threads;
+  io.max_temporary_workers = options_.max_temporary_workers;
   io.name = "io";
   io.owner = this;
   io.on_worker_exit = options_.on_worker_exit;

@@ -6,12 +6,12 @@
 #include <chrono>
 #include <optional>
 
-#include "dftracer/utils/core/cpu_relax.hpp"
+#include "dftracer/utils/core/detail/cpu_relax.hpp"
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
-#include "dftracer/utils/core/forced_unwind.hpp"
-#include "dftracer/utils/core/futex.hpp"
-#include "dftracer/utils/core/thread_role.hpp"
+#include "dftracer/utils/core/detail/forced_unwind.hpp"
+#include "dftracer/utils/core/detail/futex.hpp"
+#include "dftracer/utils/core/detail/thread_role.hpp"
 
 namespace dftracer::utils {
 

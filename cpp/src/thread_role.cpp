@@ -1,5 +1,5 @@
 // Thread roles (see thread_role.hpp).
-#include "dftracer/utils/core/thread_role.hpp"
+#include "dftracer/utils/core/detail/thread_role.hpp"
 
 namespace dftracer::utils {
 

@@ -1,5 +1,5 @@
 // Starting the runtime's threads (see thread_start.hpp).
-#include "dftracer/utils/core/thread_start.hpp"
+#include "dftracer/utils/core/detail/thread_start.hpp"
 
 #include <atomic>
 #include <cstdio>

@@ -1,8 +1,6 @@
 // The watchdog thread (see watchdog.hpp).
 #include "dftracer/utils/core/watchdog.hpp"
 
-#include <cctype>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -10,8 +8,8 @@
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/runtime.hpp"
-#include "dftracer/utils/core/thread_role.hpp"
-#include "dftracer/utils/core/thread_start.hpp"
+#include "dftracer/utils/core/detail/thread_role.hpp"
+#include "dftracer/utils/core/detail/thread_start.hpp"
 
 namespace dftracer::utils {
 
@@ -38,7 +36,6 @@ std::string format_duration(std::int64_t ns) {
 }  // namespace
 
 Watchdog::Watchdog(Runtime& runtime, WatchdogOptions options) : runtime_(runtime), options_(options) {
-  if (options_.max_temporary_workers == 0) options_.max_temporary_workers = runtime_.threads();
   last_progress_ns_ = now_ns();
   if (options_.interval.count() > 0) {
     try {
@@ -274,28 +271,26 @@ void Watchdog::sample() {
   }
   if (starving && considered > 0) {
     if (starving_since_ns_ == 0) starving_since_ns_ = now;
-    std::size_t temporaries = compute.spares_live();
-    if (temporaries < options_.max_temporary_workers) {
-      // Counted before the worker starts: starting a thread happens-before
-      // its first step, so whoever sees the work it does (through a handle's
-      // acquire) also sees the count. Undone when no worker could start.
-      temporary_added_.fetch_add(1, std::memory_order_relaxed);
-      if (compute.add_temporary_worker()) {
-        events.push_back({WatchdogEvent::Level::warning,
-                          "starvation: all " + std::to_string(considered) +
-                              " compute worker(s) blocked or busy for over " +
-                              format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) +
-                              " with " + std::to_string(compute.queued_hint()) +
-                              " item(s) waiting; added a temporary worker (" + std::to_string(temporaries + 1) +
-                              " live)"});
-      } else {
-        temporary_added_.fetch_sub(1, std::memory_order_relaxed);
-      }
+    std::size_t temporaries = compute.temporary_workers_live();
+    // Counted before the worker starts: starting a thread happens-before its
+    // first step, so whoever sees the work it does (through a handle's
+    // acquire) also sees the count. Undone when none could start (every
+    // temporary slot taken: max_temporary_workers, or the system refused).
+    temporary_added_.fetch_add(1, std::memory_order_relaxed);
+    if (compute.add_temporary_worker()) {
+      events.push_back({WatchdogEvent::Level::warning,
+                        "starvation: all " + std::to_string(considered) + " compute worker(s) blocked or busy for over " +
+                            format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) +
+                            " with " + std::to_string(compute.queued_hint()) +
+                            " item(s) waiting; added a temporary worker (" + std::to_string(temporaries + 1) +
+                            " live)"});
+    } else {
+      temporary_added_.fetch_sub(1, std::memory_order_relaxed);
     }
   } else {
     starving_since_ns_ = 0;
   }
-  std::size_t temporaries_now = compute.spares_live();
+  std::size_t temporaries_now = compute.temporary_workers_live();
   if (temporaries_now < last_temporary_live_) {
     events.push_back({WatchdogEvent::Level::info,
                       "retired " + std::to_string(last_temporary_live_ - temporaries_now) +
@@ -305,36 +300,6 @@ void Watchdog::sample() {
 
   responsive_.store(!stalled && !global_expired_.load() && !runtime_.is_shut_down(), std::memory_order_release);
   emit(events);
-}
-
-std::chrono::nanoseconds duration_from_ms(double ms) {
-  if (std::isnan(ms) || ms < 0) throw std::invalid_argument("a duration must be a non-negative number");
-  if (ms > 1e15) throw std::invalid_argument("duration too large");
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(ms * 1e6)));
-}
-
-std::chrono::nanoseconds parse_duration(const std::string& text) {
-  std::size_t i = 0;
-  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-  const char* begin = text.c_str() + i;
-  char* end = nullptr;
-  double value = std::strtod(begin, &end);
-  if (end == begin) throw std::invalid_argument("cannot parse duration '" + text + "'");
-  std::string unit(end);
-  while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.back()))) unit.pop_back();
-  while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.front()))) unit.erase(unit.begin());
-  double ms_per_unit;
-  if (unit.empty() || unit == "ms") ms_per_unit = 1;
-  else if (unit == "ns") ms_per_unit = 1e-6;
-  else if (unit == "us") ms_per_unit = 1e-3;
-  else if (unit == "s") ms_per_unit = 1e3;
-  else if (unit == "m" || unit == "min") ms_per_unit = 60e3;
-  else if (unit == "h") ms_per_unit = 3600e3;
-  else throw std::invalid_argument("unknown unit '" + unit + "' in duration '" + text + "' (use ns, us, ms, s, m, h)");
-  if (std::isnan(value) || std::isinf(value) || value < 0) {
-    throw std::invalid_argument("duration '" + text + "' must be a finite non-negative value");
-  }
-  return duration_from_ms(value * ms_per_unit);
 }
 
 }  // namespace dftracer::utils

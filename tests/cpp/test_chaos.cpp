@@ -78,7 +78,7 @@ void chaos_round(std::uint64_t seed, Counters& c) {
   // watchdog's temporary workers can run their releasers, so let it add
   // enough of them (the hand-off tests in test_wakeups pin the idle
   // protocol itself, with no watchdog at all).
-  o.watchdog.max_temporary_workers = 64;
+  o.max_temporary_workers = 64;
   auto rt = std::make_unique<Runtime>(o);
   Runtime* raw = rt.get();
   if (rng() % 2) rt->set_default_task_timeout(std::chrono::microseconds(200 + rng() % 2000));

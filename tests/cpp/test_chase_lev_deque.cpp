@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "dftracer/utils/core/chase_lev_deque.hpp"
+#include "dftracer/utils/core/detail/chase_lev_deque.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;

@@ -250,7 +250,7 @@ TEST(Executor, BlockedWorkerGetsASpareThatRetiresAfterwards) {
   }).item());
   ASSERT_TRUE(wait_until([&] { return first_done.load(); }, 30s));
   EXPECT_TRUE(second_ran.load());
-  EXPECT_GE(ex.spares_started_total(), 1u);
+  EXPECT_GE(ex.temporary_workers_started(), 1u);
   // Once nobody is blocked the spare is surplus and leaves on its next park.
   EXPECT_TRUE(wait_until([&] { return ex.live_threads() == 1u && ex.blocked_workers() == 0u; }, 10s))
       << "live " << ex.live_threads() << " blocked " << ex.blocked_workers();
@@ -262,7 +262,7 @@ TEST(Executor, BlockingScopeOffThePoolIsANoOp) {
     Executor::BlockingScope blocking;
     EXPECT_EQ(ex.blocked_workers(), 0u);
   }
-  EXPECT_EQ(ex.spares_started_total(), 0u);
+  EXPECT_EQ(ex.temporary_workers_started(), 0u);
 }
 
 TEST(Executor, WorkersViewReportsEveryLiveWorker) {
@@ -270,7 +270,7 @@ TEST(Executor, WorkersViewReportsEveryLiveWorker) {
   EXPECT_EQ(ex.name(), "viewed");
   ASSERT_TRUE(wait_until([&] { return ex.workers_view().size() == 3; }));
   for (const auto& w : ex.workers_view()) {
-    EXPECT_FALSE(w.spare);
+    EXPECT_FALSE(w.temporary);
     EXPECT_LT(w.index, 3u);
     EXPECT_EQ(w.task_id, 0u);
   }

@@ -11,7 +11,7 @@
 #include <tuple>
 #include <vector>
 
-#include "dftracer/utils/runtime.hpp"
+#include "dftracer/utils/all.hpp"
 #include "fib.hpp"
 #include "test_util.hpp"
 

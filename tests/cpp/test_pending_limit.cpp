@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "dftracer/utils/core/pending_limit.hpp"
-#include "dftracer/utils/runtime.hpp"
+#include "dftracer/utils/core/detail/pending_limit.hpp"
+#include "dftracer/utils/all.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;

@@ -20,8 +20,8 @@
 #include "dftracer/utils/core/fork_join.hpp"
 #include "dftracer/utils/core/pool_hop.hpp"
 #include "dftracer/utils/core/runtime.hpp"
-#include "dftracer/utils/core/thread_role.hpp"
-#include "dftracer/utils/core/thread_start.hpp"
+#include "dftracer/utils/core/detail/thread_role.hpp"
+#include "dftracer/utils/core/detail/thread_start.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;
@@ -228,7 +228,7 @@ TEST(Reliability, ThreadStartFailureIsAnExceptionNotTerminate) {
   });
   EXPECT_EQ(a.get(), 3);
   dftracer::utils::testing::fail_thread_starts_after(-1);
-  EXPECT_GE(rt.compute().spare_start_failures(), 1u);
+  EXPECT_GE(rt.compute().temporary_worker_start_failures(), 1u);
 }
 
 // Item 9: a task forks; the child returns from the task to the worker loop.

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "dftracer/utils/runtime.hpp"
+#include "dftracer/utils/all.hpp"
 #include "fib.hpp"
 #include "test_util.hpp"
 

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "dftracer/utils/runtime.hpp"
+#include "dftracer/utils/all.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "dftracer/utils/runtime.hpp"
+#include "dftracer/utils/all.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;
@@ -320,7 +320,7 @@ TEST(BlockingWait, WaitOnATaskThatNeedsAnotherWorkerStartsASpare) {
     return b.get();
   });
   EXPECT_EQ(a.get(), 20);
-  EXPECT_GE(rt.compute().spares_started_total(), 1u);
+  EXPECT_GE(rt.compute().temporary_workers_started(), 1u);
   EXPECT_TRUE(wait_until([&] { return rt.compute().live_threads() == 1u; }, 10s)) << "spare did not retire";
 }
 
@@ -328,7 +328,7 @@ TEST(BlockingWait, WaitWithATimeoutRunsAStillQueuedTaskInline) {
   // A chain of get(timeout) on one worker: each level's task is still queued
   // in our deque, so the wait runs it here instead of waiting for a spare
   // (there may be none to spare) until the timeout fires.
-  Runtime rt({.threads = 1, .io_threads = 1, .max_spare_threads = 0});
+  Runtime rt({.threads = 1, .io_threads = 1, .max_temporary_workers = 0});
   std::function<int(int)> level = [&](int depth) -> int {
     if (depth == 0) return 0;
     auto h = rt.submit([&level, depth] { return level(depth - 1); });
@@ -338,7 +338,7 @@ TEST(BlockingWait, WaitWithATimeoutRunsAStillQueuedTaskInline) {
   auto top = rt.submit([&] { return level(300); });
   EXPECT_TRUE(top.wait_for(30s)) << "a deep chain of timed waits stalled";
   EXPECT_EQ(top.get(), 300);
-  EXPECT_EQ(rt.compute().spares_started_total(), 0u);
+  EXPECT_EQ(rt.compute().temporary_workers_started(), 0u);
 }
 
 TEST(BlockingWait, GetOnASuspendedCoroutineTaskStartsASpare) {
@@ -353,7 +353,7 @@ TEST(BlockingWait, GetOnASuspendedCoroutineTaskStartsASpare) {
     return b.get();
   });
   EXPECT_EQ(a.get(), 5);
-  EXPECT_GE(rt.compute().spares_started_total(), 1u);
+  EXPECT_GE(rt.compute().temporary_workers_started(), 1u);
 }
 
 TEST(BlockingWait, IoTaskWaitingOnComputeTaskCompletes) {
@@ -385,7 +385,7 @@ TEST(BlockingWait, ManyWorkersBlockedAtOnceAllComplete) {
     }));
   }
   for (auto& h : waiters) EXPECT_EQ(h.get(), n);
-  EXPECT_GE(rt.compute().spares_started_total(), 1u);
+  EXPECT_GE(rt.compute().temporary_workers_started(), 1u);
 }
 
 TEST(TaskHandle, CoroutineSeesItsOwnTaskAfterSuspendingOnAnotherPool) {

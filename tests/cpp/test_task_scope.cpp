@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "dftracer/utils/runtime.hpp"
+#include "dftracer/utils/all.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "dftracer/utils/runtime.hpp"
+#include "dftracer/utils/all.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;
@@ -109,12 +109,12 @@ TEST(Watchdog, StarvationOnOneThreadIsResolvedByATemporaryWorker) {
   ASSERT_NE(rt.watchdog(), nullptr);
   EXPECT_GE(rt.watchdog()->temporary_workers_added(), 1u);
   // The temporary worker retires once it is idle and surplus.
-  EXPECT_TRUE(wait_until([&] { return rt.compute().spares_live() == 0; }, 5s));
+  EXPECT_TRUE(wait_until([&] { return rt.compute().temporary_workers_live() == 0; }, 5s));
 }
 
 TEST(Watchdog, StallFlipsIsResponsiveAndBack) {
   RuntimeOptions o = fast_watchdog(1);
-  o.watchdog.max_temporary_workers = 0;
+  o.max_temporary_workers = 0;
   o.watchdog.starvation_threshold = 60s;  // keep temporary workers out of this test
   Runtime rt(o);
   Gate gate;

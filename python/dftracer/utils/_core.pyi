@@ -83,7 +83,7 @@ class _NativeRuntime:
         stall_threshold: _Duration = 10000,
         starvation_threshold: _Duration = 1000,
         long_task_threshold: _Duration = 10000,
-        max_temporary_workers: int = 0,
+        max_temporary_workers: int = 256,
         max_pending: int = 0,
     ) -> None: ...
     def set_default_task_timeout(self, timeout: _Duration) -> None: ...
@@ -142,6 +142,9 @@ class _NativeRuntime:
     def pending(self) -> int:
         """Tasks holding a max_pending slot now (0 when there is no bound)."""
 
+#: The Runtime option defaults (durations in milliseconds).
+DEFAULTS: dict[str, int]
+
 def wait_for_reapers(timeout: float) -> bool:
     """Waits for runtimes dropped inside their own tasks to finish tearing down; True when none is left."""
 
@@ -173,6 +176,9 @@ def default_thread_count() -> int:
     """The compute thread count threads=0 resolves to (DFTRACER_UTILS_THREADS or the usable CPUs)."""
 def derive_task_name(fn: object) -> str:
     """The default task name for a callable (see dftracer.utils.naming)."""
+
+def register_runtime_type(cls: type) -> None:
+    """Called once by dftracer.utils.runtime: the class the C ABI's runtime_from_python accepts."""
 
 def register_task_handle_type(cls: type) -> None:
     """Called once by dftracer.utils.task_handle: the class submit() returns."""

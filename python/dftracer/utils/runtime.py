@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from types import TracebackType
-from typing import IO, Any, Callable, Iterable, List, Literal, Optional, Type, TypeVar, Union, overload
+from typing import IO, Any, Callable, Dict, Iterable, List, Literal, Optional, Type, TypeVar, Union, overload
 
 from dftracer.utils import _core, _lifecycle
 from dftracer.utils._core import _NativeTaskHandle
@@ -39,6 +39,9 @@ C = TypeVar("C")
 ErrorCallback = Callable[[TaskHandle[Any], BaseException], None]
 #: Milliseconds as a number, or a string with a unit ("250ms", "30s", "5m", "1h"); None for none.
 Duration = Union[int, float, str, None]
+
+#: The option defaults, as the engine states them (runtime_defaults.hpp).
+_DEFAULTS: Dict[str, int] = dict(_core.DEFAULTS)
 
 
 def _check_size(name: str, value: object) -> int:
@@ -91,8 +94,10 @@ class Runtime:
             adds a temporary worker (logged); it retires once idle.
         long_task_threshold: tasks running longer are logged once each
             (logger ``dftracer.utils``, batched).
-        max_temporary_workers: cap on the watchdog's temporary workers (0:
-            ``threads``).
+        max_temporary_workers: cap on temporary workers per pool (default
+            256): the ones started while a worker blocks in a wait, and the
+            ones the watchdog adds on starvation, are the same threads under
+            this one cap. 0 allows none.
         max_pending: the most tasks queued or running at once (0: no
             bound). While that many are pending, :meth:`submit` waits (GIL
             released, Ctrl-C interrupts it) and :meth:`try_submit` raises
@@ -109,13 +114,13 @@ class Runtime:
         io_threads: int = 0,
         python_threads: int = 0,
         *,
-        recent_tasks: int = 1024,
-        watchdog_interval: Duration = 100,
-        stall_threshold: Duration = "10s",
-        starvation_threshold: Duration = "1s",
-        long_task_threshold: Duration = "10s",
-        max_temporary_workers: int = 0,
-        max_pending: int = 0,
+        recent_tasks: int = _DEFAULTS["recent_tasks"],
+        watchdog_interval: Duration = _DEFAULTS["watchdog_interval"],
+        stall_threshold: Duration = _DEFAULTS["stall_threshold"],
+        starvation_threshold: Duration = _DEFAULTS["starvation_threshold"],
+        long_task_threshold: Duration = _DEFAULTS["long_task_threshold"],
+        max_temporary_workers: int = _DEFAULTS["max_temporary_workers"],
+        max_pending: int = _DEFAULTS["max_pending"],
     ) -> None:
         threads = _check_size("threads", threads)
         io_threads = _check_size("io_threads", io_threads) or _io_threads_from_environment()
@@ -260,8 +265,6 @@ class Runtime:
         handle: Optional[TaskHandle[Any]] = self._native.submit_python(task_or_fn, args, kwargs, name)
         if handle is not None:
             return handle
-        if name is not None and type(name) is not str:
-            raise TypeError(f"name must be a str, not {type(name).__name__}")
         if isinstance(task_or_fn, (TaskHandle, _NativeTaskHandle)):
             return self._adopt(task_or_fn, name)
         raise TypeError(f"submit() takes a callable or a task handle, not {type(task_or_fn).__name__}")
@@ -651,6 +654,12 @@ class Runtime:
         self._native.shutdown(wait)
         _lifecycle.unregister(self)
 
+    def _native_runtime(self) -> _core._NativeRuntime:
+        """The engine behind this runtime. The C ABI's runtime_from_python
+        reaches it through this method only (checked at import by
+        register_runtime_type below)."""
+        return self._native
+
     def _is_unusable(self) -> bool:
         """Shut down, or inherited through fork."""
         return isinstance(self._native, _lifecycle.ForkedRuntime) or bool(self._native.is_shut_down)
@@ -672,3 +681,7 @@ class Runtime:
         except RuntimeError:  # inherited through fork, or abandoned at exit
             return "<Runtime (unusable: its threads are gone)>"
         return f"<Runtime {sizes}{' (shut down)' if self._native.is_shut_down else ''}>"
+
+
+# Extensions given a Runtime reach its engine through _native_runtime().
+_core.register_runtime_type(Runtime)

@@ -45,7 +45,7 @@ std::uint32_t crc32_update(std::uint32_t crc, const unsigned char* data, std::si
   return ~crc;
 }
 
-py::object to_handle(const ext::Task& t) { return py::reinterpret_steal<py::object>(t.to_python()); }
+py::object to_handle(const ext::TaskRef& t) { return py::reinterpret_steal<py::object>(t.to_python()); }
 
 std::string base_name(const std::string& path) {
   auto slash = path.find_last_of('/');
@@ -57,7 +57,7 @@ py::list checksum_files(py::object runtime, const std::vector<std::string>& path
   ext::Runtime rt = ext::Runtime::from_python(runtime.ptr());
   py::list handles;
   for (const std::string& path : paths) {
-    ext::Task task = rt.submit(
+    ext::TaskRef task = rt.submit(
         "crc32:" + base_name(path),
         [path](ext::TaskContext& ctx) -> std::int64_t {
           std::ifstream in(path, std::ios::binary | std::ios::ate);
@@ -88,8 +88,8 @@ py::list checksum_files(py::object runtime, const std::vector<std::string>& path
 py::object sum_of_squares(py::object runtime, std::int64_t n, int parts) {
   if (n < 0 || parts < 1) throw std::invalid_argument("need n >= 0 and parts >= 1");
   ext::Runtime rt = ext::Runtime::from_python(runtime.ptr());
-  ext::Task parent = rt.submit("sum_of_squares", [rt, n, parts](ext::TaskContext& ctx) -> std::int64_t {
-    std::vector<ext::Task> children;
+  ext::TaskRef parent = rt.submit("sum_of_squares", [rt, n, parts](ext::TaskContext& ctx) -> std::int64_t {
+    std::vector<ext::TaskRef> children;
     for (int p = 0; p < parts; ++p) {
       std::int64_t lo = n * p / parts, hi = n * (p + 1) / parts;
       children.push_back(rt.submit("sum_of_squares.part", [lo, hi]() -> std::int64_t {
@@ -100,7 +100,7 @@ py::object sum_of_squares(py::object runtime, std::int64_t n, int parts) {
     }
     std::int64_t total = 0;
     int finished = 0;
-    for (ext::Task& child : children) {
+    for (ext::TaskRef& child : children) {
       child.wait();  // on a worker: runs the child inline if still queued
       if (child.state() != DFT_TASK_COMPLETED) throw std::runtime_error("part failed: " + child.error());
       total += child.int64();
@@ -136,7 +136,7 @@ struct Fire {
 };
 
 Fire double_on_pool(ext::Runtime rt, std::int64_t x, std::promise<std::int64_t>* out) {
-  ext::Task t = rt.submit("double", [x]() -> std::int64_t { return 2 * x; });
+  ext::TaskRef t = rt.submit("double", [x]() -> std::int64_t { return 2 * x; });
   dft_task_state state = co_await t;
   if (state == DFT_TASK_COMPLETED) {
     out->set_value(t.int64());
@@ -184,10 +184,10 @@ struct Gate {
 };
 
 // values[i] once gates[i] opens (fails instead when i == fail_at).
-std::vector<ext::Task> gated_inputs(const ext::Runtime& rt, const std::vector<std::int64_t>& values,
+std::vector<ext::TaskRef> gated_inputs(const ext::Runtime& rt, const std::vector<std::int64_t>& values,
                                     const std::vector<std::shared_ptr<Gate>>& gates, int fail_at) {
   if (values.size() != gates.size()) throw std::invalid_argument("one gate per value");
-  std::vector<ext::Task> inputs;
+  std::vector<ext::TaskRef> inputs;
   for (std::size_t i = 0; i < values.size(); ++i) {
     std::int64_t v = values[i];
     std::shared_ptr<Gate> gate = gates[i];
@@ -201,9 +201,9 @@ std::vector<ext::Task> gated_inputs(const ext::Runtime& rt, const std::vector<st
   return inputs;
 }
 
-py::tuple handles_of(const ext::Task& combined, const std::vector<ext::Task>& inputs) {
+py::tuple handles_of(const ext::TaskRef& combined, const std::vector<ext::TaskRef>& inputs) {
   py::list hs;
-  for (const ext::Task& t : inputs) hs.append(to_handle(t));
+  for (const ext::TaskRef& t : inputs) hs.append(to_handle(t));
   return py::make_tuple(to_handle(combined), hs);
 }
 
@@ -211,7 +211,7 @@ py::tuple handles_of(const ext::Task& combined, const std::vector<ext::Task>& in
 py::tuple when_any_of(py::object runtime, const std::vector<std::int64_t>& values,
                       const std::vector<std::shared_ptr<Gate>>& gates, int fail_at) {
   ext::Runtime rt = ext::Runtime::from_python(runtime.ptr());
-  std::vector<ext::Task> inputs = gated_inputs(rt, values, gates, fail_at);
+  std::vector<ext::TaskRef> inputs = gated_inputs(rt, values, gates, fail_at);
   return handles_of(ext::when_any(inputs), inputs);
 }
 
@@ -219,7 +219,7 @@ py::tuple when_any_of(py::object runtime, const std::vector<std::int64_t>& value
 py::tuple when_all_of(py::object runtime, const std::vector<std::int64_t>& values,
                       const std::vector<std::shared_ptr<Gate>>& gates, int fail_at) {
   ext::Runtime rt = ext::Runtime::from_python(runtime.ptr());
-  std::vector<ext::Task> inputs = gated_inputs(rt, values, gates, fail_at);
+  std::vector<ext::TaskRef> inputs = gated_inputs(rt, values, gates, fail_at);
   return handles_of(ext::when_all(inputs), inputs);
 }
 
@@ -232,8 +232,8 @@ struct FanOut {
   std::int64_t n;
   int parts;
   dft_task* self = nullptr;  // borrowed: the task whose context this is
-  std::vector<ext::Task> children;
-  ext::Task all;
+  std::vector<ext::TaskRef> children;
+  ext::TaskRef all;
 };
 
 void fan_out_done(void* arg) {
@@ -245,7 +245,7 @@ void fan_out_done(void* arg) {
     return;
   }
   std::int64_t total = 0;
-  for (const ext::Task& c : f->children) total += c.int64();
+  for (const ext::TaskRef& c : f->children) total += c.int64();
   a.complete_int64(self, total);  // may destroy *f: nothing after
 }
 
@@ -277,12 +277,12 @@ py::object fan_out_sum(py::object runtime, std::int64_t n, int parts) {
   ext::check(ext::api().submit(
       rt.get(), "fan_out_sum", DFT_POOL_COMPUTE, &fan_out_run, ctx, [](void* c) { delete static_cast<FanOut*>(c); },
       &out));
-  return to_handle(ext::Task(out));
+  return to_handle(ext::TaskRef(out));
 }
 
 // This extension's own coroutine awaits a when_any of work on the pool.
-Fire first_on_pool(std::vector<ext::Task> inputs, std::promise<std::int64_t>* out) {
-  ext::Task any = ext::when_any(inputs);
+Fire first_on_pool(std::vector<ext::TaskRef> inputs, std::promise<std::int64_t>* out) {
+  ext::TaskRef any = ext::when_any(inputs);
   co_await any;
   out->set_value(any.int64());
 }
@@ -304,7 +304,7 @@ int combinator_status(py::object runtime, py::object other, const std::string& w
   const dft_c_api& a = ext::api();
   auto call = a.when_any;
   if (!any) call = a.when_all;
-  std::vector<ext::Task> keep;
+  std::vector<ext::TaskRef> keep;
   std::vector<dft_task*> raw;
   if (what == "null") {
     keep.push_back(rt.submit("x", [] {}));
@@ -320,7 +320,7 @@ int combinator_status(py::object runtime, py::object other, const std::string& w
   dft_task* out = nullptr;
   dft_status st = call(raw.data(), raw.size(), &out);
   if (out) a.release(out);
-  for (ext::Task& t : keep) t.wait();
+  for (ext::TaskRef& t : keep) t.wait();
   return st;
 }
 

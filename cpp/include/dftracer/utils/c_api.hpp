@@ -4,7 +4,7 @@
 //
 //   namespace ext = dftracer::utils::ext;
 //   ext::Runtime rt = ext::Runtime::from_python(py_runtime);     // GIL held
-//   ext::Task t = rt.submit("crc32", [path] { return crc32_of(path); }, DFT_POOL_IO);
+//   ext::TaskRef t = rt.submit("crc32", [path] { return crc32_of(path); }, DFT_POOL_IO);
 //   PyObject* handle = t.to_python();                            // GIL held
 //
 // A callable may return void, an integer, a floating-point value, a
@@ -89,27 +89,29 @@ inline void require_entry(const dft_c_api& table, std::size_t entry_end, std::ui
 // The end of entry `member` in the table, for require_entry.
 #define DFTRACER_EXT_ENTRY_END(member) (offsetof(dft_c_api, member) + sizeof(dft_c_api::member))
 
-// RAII reference to a submitted task.
-class [[nodiscard]] Task {
+// RAII reference to a submitted task (a handle, not a coroutine: the
+// coroutine type of the engine is dftracer::utils::Task<T>, which never
+// crosses the C ABI).
+class [[nodiscard]] TaskRef {
  public:
-  Task() noexcept = default;
-  explicit Task(dft_task* adopted) noexcept : task_(adopted) {}
-  Task(Task&& o) noexcept : task_(std::exchange(o.task_, nullptr)) {}
-  Task& operator=(Task&& o) noexcept {
+  TaskRef() noexcept = default;
+  explicit TaskRef(dft_task* adopted) noexcept : task_(adopted) {}
+  TaskRef(TaskRef&& o) noexcept : task_(std::exchange(o.task_, nullptr)) {}
+  TaskRef& operator=(TaskRef&& o) noexcept {
     if (this != &o) {
       reset();
       task_ = std::exchange(o.task_, nullptr);
     }
     return *this;
   }
-  Task(const Task& o) : task_(o.task_) {
+  TaskRef(const TaskRef& o) : task_(o.task_) {
     if (task_) check(api().retain(task_));
   }
-  Task& operator=(const Task& o) {
-    if (this != &o) *this = Task(o);
+  TaskRef& operator=(const TaskRef& o) {
+    if (this != &o) *this = TaskRef(o);
     return *this;
   }
-  ~Task() { reset(); }
+  ~TaskRef() { reset(); }
 
   dft_task* get() const noexcept { return task_; }
   explicit operator bool() const noexcept { return task_ != nullptr; }
@@ -171,11 +173,14 @@ class [[nodiscard]] Task {
   dft_task* task_ = nullptr;
 };
 
+// The name before 1.1; source written against it keeps compiling.
+using Task [[deprecated("ext::Task is ext::TaskRef (a task handle)")]] = TaskRef;
+
 namespace detail {
 template <class Range>
 std::vector<dft_task*> raw_tasks(const Range& tasks) {
   std::vector<dft_task*> raw;
-  for (const Task& t : tasks) raw.push_back(t.get());
+  for (const TaskRef& t : tasks) raw.push_back(t.get());
   return raw;
 }
 }  // namespace detail
@@ -183,24 +188,24 @@ std::vector<dft_task*> raw_tasks(const Range& tasks) {
 // C ABI 1.1. A task that completes once every task in `tasks` is final; its
 // int64() is how many did not complete successfully (0: all did). It never
 // waits on a worker: the inputs signal it as they finish.
-template <class Range = std::vector<Task>>
-Task when_all(const Range& tasks) {
+template <class Range = std::vector<TaskRef>>
+TaskRef when_all(const Range& tasks) {
   require_entry(api(), DFTRACER_EXT_ENTRY_END(when_all), 1, "ext::when_all");
   std::vector<dft_task*> raw = detail::raw_tasks(tasks);
   dft_task* out = nullptr;
   check(api().when_all(raw.data(), raw.size(), &out));
-  return Task(out);
+  return TaskRef(out);
 }
 
 // C ABI 1.1. A task that completes as soon as one of `tasks` is final; its
 // int64() is that task's index. The others go on.
-template <class Range = std::vector<Task>>
-Task when_any(const Range& tasks) {
+template <class Range = std::vector<TaskRef>>
+TaskRef when_any(const Range& tasks) {
   require_entry(api(), DFTRACER_EXT_ENTRY_END(when_any), 1, "ext::when_any");
   std::vector<dft_task*> raw = detail::raw_tasks(tasks);
   dft_task* out = nullptr;
   check(api().when_any(raw.data(), raw.size(), &out));
-  return Task(out);
+  return TaskRef(out);
 }
 
 // Inside a running task: progress and the cancel token.
@@ -288,13 +293,13 @@ class Runtime {
 
   // Runs `fn` (or `fn(TaskContext&)`) on the chosen pool.
   template <class F>
-  Task submit(const std::string& name, F&& fn, dft_pool pool = DFT_POOL_COMPUTE) const {
+  TaskRef submit(const std::string& name, F&& fn, dft_pool pool = DFT_POOL_COMPUTE) const {
     using Fn = std::decay_t<F>;
     auto* ctx = new Fn(std::forward<F>(fn));
     dft_task* out = nullptr;
     // submit() destroys the context itself when it fails.
     check(api().submit(rt_, name.c_str(), pool, &detail::trampoline<Fn>, ctx, &detail::destroy<Fn>, &out));
-    return Task(out);
+    return TaskRef(out);
   }
 
   dft_runtime* get() const noexcept { return rt_; }

@@ -28,7 +28,7 @@
 #include <mutex>
 #include <utility>
 
-#include "dftracer/utils/core/waiter_queue.hpp"
+#include "dftracer/utils/core/detail/waiter_queue.hpp"
 
 namespace dftracer::utils {
 

@@ -39,7 +39,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "dftracer/utils/core/waiter_queue.hpp"
+#include "dftracer/utils/core/detail/waiter_queue.hpp"
 
 namespace dftracer::utils {
 

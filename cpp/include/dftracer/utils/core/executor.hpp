@@ -7,13 +7,13 @@
 // rounds, then parks on a futex; IdleCoordinator decides who wakes.
 //
 // Blocking: a worker about to block in a wait calls BlockingScope, which
-// starts a temporary worker (a "spare") when fewer than `threads` workers
-// would be left running. Spares retire when they find no work and are
+// starts a temporary worker when fewer than `threads` workers
+// would be left running. Temporary workers retire when they find no work and are
 // surplus. The watchdog starts them too, on starvation.
 //
 // Starting: a thread the system refuses is a ThreadStartError from the
 // constructor (the threads already started are stopped first) and, for a
-// spare, a count (spare_start_failures); never std::terminate.
+// temporary worker, a count (temporary_worker_start_failures); never std::terminate.
 #pragma once
 
 #include <atomic>
@@ -25,12 +25,12 @@
 #include <thread>
 #include <vector>
 
-#include "dftracer/utils/core/chase_lev_deque.hpp"
-#include "dftracer/utils/core/idle_coordinator.hpp"
-#include "dftracer/utils/core/injection_queue.hpp"
+#include "dftracer/utils/core/detail/chase_lev_deque.hpp"
+#include "dftracer/utils/core/detail/idle_coordinator.hpp"
+#include "dftracer/utils/core/detail/injection_queue.hpp"
 #include "dftracer/utils/core/task_status.hpp"
-#include "dftracer/utils/core/work_item.hpp"
-#include "dftracer/utils/core/worker_slot.hpp"
+#include "dftracer/utils/core/detail/work_item.hpp"
+#include "dftracer/utils/core/detail/worker_slot.hpp"
 
 namespace dftracer::utils {
 
@@ -40,7 +40,7 @@ std::size_t resolve_thread_count(std::size_t requested);
 
 struct ExecutorOptions {
   std::size_t threads = 0;             // 0: resolve_thread_count(0)
-  std::size_t max_spare_threads = 256;  // temporary workers for blocked ones
+  std::size_t max_temporary_workers = 256;  // RuntimeOptions passes its own (runtime_defaults.hpp)
   std::string name = "compute";
   // Opaque back pointer for the owner (the Runtime), see Executor::owner().
   void* owner = nullptr;
@@ -88,7 +88,7 @@ class Executor {
   static bool try_take_local(WorkItem item) noexcept;
 
   // RAII: marks the calling worker (of whichever executor) as blocked for
-  // its lifetime, adding a spare worker if needed. No-op off the pools.
+  // its lifetime, adding a temporary worker if needed. No-op off the pools.
   class BlockingScope {
    public:
     BlockingScope() noexcept;
@@ -104,7 +104,7 @@ class Executor {
   // Observation (progress, watchdog, tests).
   struct WorkerView {
     std::uint32_t index;
-    bool spare;
+    bool temporary;
     WorkerActivity activity;
     std::uint64_t task_id;
     std::string task_name;  // as published: empty for an automatic name
@@ -126,16 +126,16 @@ class Executor {
   std::size_t live_threads() const noexcept;
   std::size_t blocked_workers() const noexcept;
   // Starts a temporary worker (the watchdog does, on starvation); it retires
-  // once idle and surplus. False when stopping or every spare slot is taken.
+  // once idle and surplus. False when stopping or every temporary slot is taken (max_temporary_workers).
   bool add_temporary_worker();
   // Temporary workers alive now.
-  std::size_t spares_live() const noexcept;
-  std::size_t spares_started_total() const noexcept {
-    return spares_started_.load(std::memory_order_relaxed);
+  std::size_t temporary_workers_live() const noexcept;
+  std::size_t temporary_workers_started() const noexcept {
+    return temporary_started_.load(std::memory_order_relaxed);
   }
   // Spares the system refused to start (thread limits).
-  std::size_t spare_start_failures() const noexcept {
-    return spare_start_failures_.load(std::memory_order_relaxed);
+  std::size_t temporary_worker_start_failures() const noexcept {
+    return temporary_start_failures_.load(std::memory_order_relaxed);
   }
   IdleCoordinator& idle() noexcept { return idle_; }
 
@@ -148,12 +148,12 @@ class Executor {
   WorkItem take_global_batch(Worker& w);
   bool has_pending_work() const noexcept;
   void run_item(Worker& w, WorkItem item);
-  // Returns false when the worker must exit (stop, or spare retiring).
+  // Returns false when the worker must exit (stop, or a temporary worker retiring).
   bool park(Worker& w, bool& searching);
   void begin_blocking();
   void end_blocking();
-  bool start_spare();
-  bool try_retire_spare();
+  bool start_temporary_worker();
+  bool try_retire_temporary_worker();
   void start_worker(Worker& w);
 
   ExecutorOptions options_;
@@ -167,12 +167,12 @@ class Executor {
   // "enough unblocked workers" rule is checked on one consistent snapshot.
   std::atomic<std::uint64_t> live_and_blocked_{0};
   std::atomic<bool> stopping_{false};
-  std::atomic<std::size_t> spares_started_{0};
-  std::atomic<std::size_t> spare_start_failures_{0};
+  std::atomic<std::size_t> temporary_started_{0};
+  std::atomic<std::size_t> temporary_start_failures_{0};
   std::atomic<bool> stopped_{false};
   std::atomic<std::uint32_t> schedulers_inside_{0};  // threads inside schedule_external
   std::uint64_t fork_generation_;  // the process generation we were made in (see worker_main)
-  std::mutex spare_mu_;  // serialises slot reuse and thread start/join of spares
+  std::mutex temporary_mu_;  // serialises slot reuse and thread start/join of temporary workers
 };
 
 }  // namespace dftracer::utils

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "dftracer/utils/core/runtime_defaults.hpp"
 #include "dftracer/utils/core/task_state.hpp"
 
 namespace dftracer::utils {
@@ -54,9 +55,9 @@ struct RegistryTotals {
 };
 
 struct RegistryOptions {
-  std::size_t recent_capacity = 1024;   // finished tasks remembered
-  std::size_t failure_capacity = 10000;  // failed handles kept until cleared
-  std::size_t error_capacity = 256;      // error records for progress
+  std::size_t recent_capacity = defaults::kRecentTasks;       // finished tasks remembered
+  std::size_t failure_capacity = defaults::kFailureCapacity;  // failed handles kept until cleared
+  std::size_t error_capacity = defaults::kErrorCapacity;      // error records for progress
 };
 
 // Turns a task error into a human-readable message (what(), or a hook's

@@ -25,18 +25,19 @@
 #include <type_traits>
 #include <utility>
 
-#include "dftracer/utils/core/callback_thread.hpp"
+#include "dftracer/utils/core/detail/callback_thread.hpp"
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
-#include "dftracer/utils/core/pending_limit.hpp"
+#include "dftracer/utils/core/detail/pending_limit.hpp"
 #include "dftracer/utils/core/registry.hpp"
+#include "dftracer/utils/core/runtime_defaults.hpp"
 #include "dftracer/utils/core/task.hpp"
 #include "dftracer/utils/core/task_handle.hpp"
 #include "dftracer/utils/core/task_host.hpp"
 #include "dftracer/utils/core/task_kinds.hpp"
 #include "dftracer/utils/core/task_state.hpp"
 #include "dftracer/utils/core/watchdog.hpp"
-#include "dftracer/utils/core/zero_wait_counter.hpp"
+#include "dftracer/utils/core/detail/zero_wait_counter.hpp"
 
 namespace dftracer::utils {
 
@@ -50,10 +51,12 @@ enum class Admission : std::uint8_t { wait, admitted };
 struct RuntimeOptions {
   std::size_t threads = 0;     // compute workers; 0: DFTRACER_UTILS_THREADS or CPUs
   std::size_t io_threads = 0;  // I/O workers; 0: same as the compute pool
-  std::size_t max_spare_threads = 256;
+  // Temporary workers per pool: for blocked waits and for the watchdog's
+  // starvation rescue, one cap for both.
+  std::size_t max_temporary_workers = defaults::kMaxTemporaryWorkers;
   // Most tasks queued or running at once before submit() waits (0: no
   // bound); the runtime's own workers are never made to wait (PendingLimit).
-  std::size_t max_pending = 0;
+  std::size_t max_pending = defaults::kMaxPending;
   RegistryOptions registry;
   WatchdogOptions watchdog;  // interval 0: no watchdog thread
   // Called on every thread the runtime owns that may have run user code (the

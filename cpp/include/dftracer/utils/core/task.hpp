@@ -22,7 +22,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "dftracer/utils/core/frame_allocator.hpp"
+#include "dftracer/utils/core/detail/frame_allocator.hpp"
 
 namespace dftracer::utils {
 

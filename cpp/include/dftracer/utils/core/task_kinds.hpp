@@ -16,7 +16,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "dftracer/utils/core/forced_unwind.hpp"
+#include "dftracer/utils/core/detail/forced_unwind.hpp"
 #include "dftracer/utils/core/task.hpp"
 #include "dftracer/utils/core/task_state.hpp"
 

@@ -53,7 +53,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "dftracer/utils/core/detached.hpp"
+#include "dftracer/utils/core/detail/detached.hpp"
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/task.hpp"
 #include "dftracer/utils/core/task_state.hpp"

@@ -38,7 +38,7 @@
 
 #include "dftracer/utils/core/task_host.hpp"
 #include "dftracer/utils/core/task_status.hpp"
-#include "dftracer/utils/core/work_item.hpp"
+#include "dftracer/utils/core/detail/work_item.hpp"
 
 namespace dftracer::utils {
 
@@ -46,6 +46,11 @@ class Executor;
 
 // Steady-clock nanoseconds, the unit of every task timestamp.
 std::int64_t now_ns() noexcept;
+// Milliseconds from one timestamp to a later one; 0 when either is unset.
+inline double ms_between_ns(std::int64_t from_ns, std::int64_t to_ns) noexcept {
+  if (from_ns == 0 || to_ns == 0 || to_ns < from_ns) return 0.0;
+  return static_cast<double>(to_ns - from_ns) / 1e6;
+}
 
 class TaskState : public QueueEntry {
  public:

@@ -7,7 +7,7 @@
 //  - detects a stall (work queued, nothing finishing for `stall_threshold`);
 //  - detects starvation (every compute worker blocked, or busy with one task
 //    for longer than `starvation_threshold`, while work waits) and adds a
-//    temporary worker, up to `max_temporary_workers`;
+//    temporary worker (up to the pool's max_temporary_workers);
 //  - reports each task running longer than `long_task_threshold` once.
 // It sleeps on a condition variable: with nothing live and no deadline set
 // it sleeps until woken (an idle runtime costs no CPU). Workers never call
@@ -32,6 +32,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "dftracer/utils/core/runtime_defaults.hpp"
 #include "dftracer/utils/core/task_state.hpp"
 
 namespace dftracer::utils {
@@ -39,11 +40,10 @@ namespace dftracer::utils {
 class Runtime;
 
 struct WatchdogOptions {
-  std::chrono::milliseconds interval{100};  // 0: no watchdog thread at all
-  std::chrono::milliseconds stall_threshold{10'000};
-  std::chrono::milliseconds starvation_threshold{1'000};
-  std::chrono::milliseconds long_task_threshold{10'000};
-  std::size_t max_temporary_workers = 0;  // 0: as many as the compute threads
+  std::chrono::milliseconds interval = defaults::kWatchdogInterval;  // 0: no watchdog thread at all
+  std::chrono::milliseconds stall_threshold = defaults::kStallThreshold;
+  std::chrono::milliseconds starvation_threshold = defaults::kStarvationThreshold;
+  std::chrono::milliseconds long_task_threshold = defaults::kLongTaskThreshold;
 };
 
 // Something the watchdog wants said; the host decides how (Python logging).
@@ -139,12 +139,5 @@ class Watchdog {
 
   std::thread thread_;  // last: started after everything above exists
 };
-
-// Parses a duration for the timeout setters: a number is milliseconds; a
-// string may carry a unit ("250ms", "30s", "5m", "1h", also "us"/"ns"); a
-// bare numeric string is milliseconds. Throws std::invalid_argument for
-// negative, NaN or unparseable values.
-std::chrono::nanoseconds parse_duration(const std::string& text);
-std::chrono::nanoseconds duration_from_ms(double ms);
 
 }  // namespace dftracer::utils

@@ -42,7 +42,7 @@
 #include <variant>
 #include <vector>
 
-#include "dftracer/utils/core/detached.hpp"
+#include "dftracer/utils/core/detail/detached.hpp"
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/fork_join.hpp"
 #include "dftracer/utils/core/task.hpp"

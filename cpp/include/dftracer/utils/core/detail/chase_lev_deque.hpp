@@ -18,7 +18,7 @@
 #include <memory>
 #include <vector>
 
-#include "dftracer/utils/core/work_item.hpp"
+#include "dftracer/utils/core/detail/work_item.hpp"
 
 namespace dftracer::utils {
 

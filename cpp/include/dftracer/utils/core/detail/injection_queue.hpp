@@ -11,7 +11,7 @@
 #include <mutex>
 #include <vector>
 
-#include "dftracer/utils/core/work_item.hpp"
+#include "dftracer/utils/core/detail/work_item.hpp"
 
 namespace dftracer::utils {
 

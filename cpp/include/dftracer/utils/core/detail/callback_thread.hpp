@@ -18,7 +18,7 @@
 #include <mutex>
 #include <thread>
 
-#include "dftracer/utils/core/thread_role.hpp"
+#include "dftracer/utils/core/detail/thread_role.hpp"
 
 namespace dftracer::utils {
 

@@ -10,7 +10,7 @@
 //    before it stops searching) or nobody is parked (every worker is awake
 //    and will re-check before it parks).
 //  - Every worker re-checks every queue after it has registered as parked,
-//    and every retiring spare after it has left the count, never only the
+//    and every retiring temporary worker after it has left the count, never only the
 //    last searcher. Registration and producer's check are seq_cst on
 //    `state_`, publication and re-check are seq_cst on the queues: in the
 //    single order of those operations, either the producer sees the
@@ -33,7 +33,7 @@
 #include <mutex>
 #include <vector>
 
-#include "dftracer/utils/core/futex.hpp"
+#include "dftracer/utils/core/detail/futex.hpp"
 
 namespace dftracer::utils {
 
@@ -62,7 +62,7 @@ class IdleCoordinator {
   void cancel_park(std::uint32_t slot) noexcept;
   // Sleeps until notified. A notified worker wakes as a searcher.
   void wait_parked(std::uint32_t slot) noexcept;
-  // As wait_parked, for at most `timeout` (spare workers, which wake to see
+  // As wait_parked, for at most `timeout` (temporary workers, which wake to see
   // whether they are still needed). False on timeout: the caller is then off
   // the parked list, awake and not searching.
   bool wait_parked_for(std::uint32_t slot, std::chrono::nanoseconds timeout) noexcept;

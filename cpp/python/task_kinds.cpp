@@ -1,25 +1,12 @@
-// Running Python callables on workers (see python_task.hpp).
-#include "python_task.hpp"
+// The bindings' task kinds (see task_kinds.hpp).
+#include "task_kinds.hpp"
 
+#include "exceptions.hpp"
 #include "gil.hpp"
 #include "task_location.hpp"
 
 namespace dftracer::utils::python {
 
-std::string describe_python_exception(py::handle exc) noexcept {
-  std::string out = Py_TYPE(exc.ptr())->tp_name;
-  PyObject* text = PyObject_Str(exc.ptr());
-  if (text) {
-    const char* s = PyUnicode_AsUTF8(text);
-    if (s && *s) {
-      out += ": ";
-      out += s;
-    }
-    Py_DECREF(text);
-  }
-  if (PyErr_Occurred()) PyErr_Clear();  // str() of a hostile exception may raise
-  return out;
-}
 
 PyResultTaskState::~PyResultTaskState() {
   if (!result_ && !exception_ && !traceback_) return;
@@ -46,6 +33,11 @@ std::string PyResultTaskState::store_current_exception() {
   traceback_ = py::reinterpret_steal<py::object>(traceback);
   exception_ = py::reinterpret_steal<py::object>(value);
   return describe_python_exception(exception_);
+}
+
+std::string& c_api_last_error() noexcept {
+  thread_local std::string last_error;
+  return last_error;
 }
 
 namespace {
@@ -130,7 +122,7 @@ void PythonTaskState::run() {
           PyThreadState_SetAsyncExc(thread_ident_, nullptr);
           outer_->interrupted_ = false;
           if (!outer_->held_interrupt_) {
-            outer_->held_interrupt_ = py::module_::import("dftracer.utils._core").attr("TaskTimeoutError");
+            outer_->held_interrupt_ = py::reinterpret_borrow<py::object>(timeout_error_type());
           }
         }
       }

@@ -16,8 +16,8 @@
 #include <cstdint>
 #include <thread>
 
-#include "dftracer/utils/core/cpu_relax.hpp"
-#include "dftracer/utils/core/futex.hpp"
+#include "dftracer/utils/core/detail/cpu_relax.hpp"
+#include "dftracer/utils/core/detail/futex.hpp"
 
 namespace dftracer::utils {
 

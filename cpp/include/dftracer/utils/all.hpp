@@ -4,6 +4,7 @@
 #include "dftracer/utils/core/async_mutex.hpp"
 #include "dftracer/utils/core/async_semaphore.hpp"
 #include "dftracer/utils/core/channel.hpp"
+#include "dftracer/utils/core/durations.hpp"
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/fork_join.hpp"

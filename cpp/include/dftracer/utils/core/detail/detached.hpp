@@ -19,7 +19,7 @@
 
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/task.hpp"
-#include "dftracer/utils/core/work_item.hpp"
+#include "dftracer/utils/core/detail/work_item.hpp"
 
 namespace dftracer::utils::detail {
 

@@ -15,9 +15,9 @@ for arg in "$@"; do
   esac
 done
 
-ensure_system_packages g++ libgtest-dev libbenchmark-dev libtbb-dev spin
+ensure_system_packages g++ libgtest-dev libbenchmark-dev libtbb-dev spin clang-format
 ensure_venv
-"$PY" -m pip install -q "pytest>=7" "mypy>=1.5" "distributed>=2024.6.0" tqdm
+"$PY" -m pip install -q "pytest>=7" "mypy>=1.5" "distributed>=2024.6.0" tqdm ruff
 install_package "[test,dask]"
 log "example extension (built against the installed wheel via find_package(DFTracerUtils))"
 "$PY" -m pip install -q --no-build-isolation "$DFTRACER_ROOT/tests/native_ext"
@@ -43,6 +43,9 @@ if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then exit $rc; fi
 
 log "mypy"
 "$PY" -m mypy
+
+log "formatting (clang-format, ruff)"
+PY="$PY" scripts/check_format.sh
 
 if [ $with_sanitizers -eq 1 ]; then
   log "ThreadSanitizer pass (short)"

@@ -24,7 +24,9 @@ std::map<int, std::unique_ptr<tbb::task_arena>> g_worker_arenas;
 double process_cpu_ns() noexcept {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  auto ns = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) * 1e9 + static_cast<double>(tv.tv_usec) * 1e3; };
+  auto ns = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) * 1e9 + static_cast<double>(tv.tv_usec) * 1e3;
+  };
   return ns(ru.ru_utime) + ns(ru.ru_stime);
 }
 

@@ -66,7 +66,7 @@ double process_cpu_ns() noexcept;
 // Runs `once` per benchmark iteration; `once` returns how many tasks it ran.
 // Reports manual time plus counters:
 //   ns_per_task       elapsed ns / tasks
-//   ns_core_per_task  elapsed ns * threads / tasks  (the figure DESIGN.md uses)
+//   ns_core_per_task  elapsed ns * threads / tasks  (the figure docs/design.md's goals use)
 //   cpu_ns_per_task   CPU time of the whole process / tasks: what the tasks
 //                     cost in CPU, spinning included; less sensitive than
 //                     elapsed time to other load on the machine
@@ -121,9 +121,7 @@ class Latch {
 // carries without any TaskState. Frames come from the engine's FramePool.
 struct Detached {
   struct promise_type : dft::detail::FrameAllocated {
-    Detached get_return_object() noexcept {
-      return Detached{std::coroutine_handle<promise_type>::from_promise(*this)};
-    }
+    Detached get_return_object() noexcept { return Detached{std::coroutine_handle<promise_type>::from_promise(*this)}; }
     std::suspend_always initial_suspend() noexcept { return {}; }
     std::suspend_never final_suspend() noexcept { return {}; }
     void return_void() noexcept {}

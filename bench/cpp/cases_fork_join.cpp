@@ -93,7 +93,8 @@ std::uint64_t skynet_tbb(std::uint64_t num, int depth) {
   std::uint64_t size = pow10(depth - 1);
   std::uint64_t part[10] = {};
   tbb::task_group g;
-  for (std::uint64_t i = 0; i < 9; ++i) g.run([&part, i, num, size, depth] { part[i] = skynet_tbb(num + i * size, depth - 1); });
+  for (std::uint64_t i = 0; i < 9; ++i)
+    g.run([&part, i, num, size, depth] { part[i] = skynet_tbb(num + i * size, depth - 1); });
   part[9] = skynet_tbb(num + 9 * size, depth - 1);
   g.wait();
   std::uint64_t sum = 0;
@@ -201,8 +202,7 @@ struct Quad {
   double eps;
 };
 
-double integrate_serial(const Quad& q, double x1, double y1, double x2, double y2, double area,
-                        std::uint64_t& calls) {
+double integrate_serial(const Quad& q, double x1, double y1, double x2, double y2, double area, std::uint64_t& calls) {
   ++calls;
   double half = (x2 - x1) / 2, x0 = x1 + half, y0 = integrand(x0);
   double a1 = (y1 + y0) / 2 * half, a2 = (y0 + y2) / 2 * half, a12 = a1 + a2;
@@ -254,8 +254,8 @@ struct Expected {
 };
 
 template <class R, class Prepare, class Serial, class Ours, class Tbb, class Ok>
-void register_kernel(const std::string& name, Prepare prepare, Serial serial, Ours ours,
-                     [[maybe_unused]] Tbb tbb_body, Ok ok) {
+void register_kernel(const std::string& name, Prepare prepare, Serial serial, Ours ours, [[maybe_unused]] Tbb tbb_body,
+                     Ok ok) {
   auto expected = std::make_shared<Expected<R>>();
   // Returns the expected figures, computing them the first time.
   auto get = [expected, prepare]() -> const Expected<R>& {
@@ -311,8 +311,7 @@ void register_fib(int n) {
         calls = 2 * fib_value(n + 1) - 1;
         value = fib_value(n);
       },
-      [n] { return fib_serial(n); }, [n] { return fib_ours(n); }, TBB_BODY([n] { return fib_tbb(n); }),
-      exact_match);
+      [n] { return fib_serial(n); }, [n] { return fib_ours(n); }, TBB_BODY([n] { return fib_tbb(n); }), exact_match);
 }
 
 void register_skynet(int depth) {
@@ -344,7 +343,8 @@ void register_integrate(double n, double eps) {
       [q, n](std::uint64_t& calls, double& value) {
         value = integrate_serial(q, 0, integrand(0), n, integrand(n), 0, calls);
         double exact = n * n * n * n / 4 + n * n / 2;
-        if (std::fabs(value - exact) > 1e-6 * exact) std::fprintf(stderr, "integrate: serial result off the exact value\n");
+        if (std::fabs(value - exact) > 1e-6 * exact)
+          std::fprintf(stderr, "integrate: serial result off the exact value\n");
       },
       [q, n] { return integrate_serial_plain(q, 0, integrand(0), n, integrand(n), 0); },
       [q, n] { return integrate_ours(q, 0, integrand(0), n, integrand(n), 0); },

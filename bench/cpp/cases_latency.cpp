@@ -33,7 +33,8 @@ double percentile(std::vector<double> v, double p) {
 // Clock::now() into `started` (as ns since the clock's epoch), stores the
 // time the submit call returned into `submitted`, and waits for the task.
 template <class SubmitAndWait>
-void run_wake_latency(benchmark::State& st, int threads, std::chrono::milliseconds idle, SubmitAndWait submit_and_wait) {
+void run_wake_latency(benchmark::State& st, int threads, std::chrono::milliseconds idle,
+                      SubmitAndWait submit_and_wait) {
   std::vector<double> latencies, submit_costs;
   double idle_cpu = 0, idle_wall = 0;
   for (auto _ : st) {

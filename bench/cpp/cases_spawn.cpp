@@ -227,8 +227,8 @@ class Mailbox {
     if (try_take()) return;
     tbb::task::suspend([this](tbb::task::suspend_point sp) {
       std::uintptr_t expected = kEmpty;
-      if (!state_.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(sp),
-                                          std::memory_order_acq_rel, std::memory_order_acquire)) {
+      if (!state_.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(sp), std::memory_order_acq_rel,
+                                          std::memory_order_acquire)) {
         state_.store(kEmpty, std::memory_order_relaxed);
         tbb::task::resume(sp);
       }

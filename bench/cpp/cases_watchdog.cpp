@@ -46,11 +46,10 @@ void register_under_watchdog(const std::string& name, Work work) {
 
 void register_fib_under_watchdog(int n) {
   std::uint64_t calls = fib_calls(n), expect = fib_result(n);
-  register_under_watchdog("watchdog_cost/fib/n:" + std::to_string(n),
-                          [=](dft::Runtime& rt, benchmark::State& st) {
-                            if (dft::sync_wait(rt, fib_task(n)) != expect) fail(st, "wrong result");
-                            return calls;
-                          });
+  register_under_watchdog("watchdog_cost/fib/n:" + std::to_string(n), [=](dft::Runtime& rt, benchmark::State& st) {
+    if (dft::sync_wait(rt, fib_task(n)) != expect) fail(st, "wrong result");
+    return calls;
+  });
 }
 
 void register_submit_under_watchdog(std::uint32_t n) {

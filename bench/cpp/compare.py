@@ -24,7 +24,6 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-
 NAME_RE = re.compile(r"^(?P<case>.+)/(?P<impl>[^/]+)/threads:(?P<threads>\d+)(?:/|$)")
 
 
@@ -78,8 +77,18 @@ def render(data: dict[str, Any], markdown: bool) -> str:
     for (case, threads), impls in sorted(rows.items()):
         if case.startswith("wake_latency"):
             for impl, b in sorted(impls.items()):
-                latency.append([case, impl, str(threads), fmt(b.get("p50_us")), fmt(b.get("p99_us")),
-                                fmt(b.get("max_us")), fmt(b.get("submit_p50_us")), fmt(b.get("idle_cpu_pct"), 2)])
+                latency.append(
+                    [
+                        case,
+                        impl,
+                        str(threads),
+                        fmt(b.get("p50_us")),
+                        fmt(b.get("p99_us")),
+                        fmt(b.get("max_us")),
+                        fmt(b.get("submit_p50_us")),
+                        fmt(b.get("idle_cpu_pct"), 2),
+                    ]
+                )
             continue
         tbb = impls.get("tbb", {}).get("ns_core_per_task")
         tbb_cpu = impls.get("tbb", {}).get("cpu_ns_per_task")
@@ -89,16 +98,48 @@ def render(data: dict[str, Any], markdown: bool) -> str:
             core = b.get("ns_core_per_task")
             ratio = core / tbb if (core is not None and tbb and impl not in ("tbb", "serial")) else None
             paired = impl != "serial"
-            body.append([case, impl, str(threads), fmt(b.get("ns_per_task")), fmt(core), fmt(b.get("cpu_ns_per_task")),
-                         fmt(tbb if paired else None), fmt(tbb_cpu if paired else None), fmt(ratio, 2)])
-    parts = [table(["case", "impl", "threads", "ns/task", "ns*core/task", "cpu ns/task", "tbb ns*core/task",
-                    "tbb cpu ns/task", "ratio"], body, markdown)]
+            body.append(
+                [
+                    case,
+                    impl,
+                    str(threads),
+                    fmt(b.get("ns_per_task")),
+                    fmt(core),
+                    fmt(b.get("cpu_ns_per_task")),
+                    fmt(tbb if paired else None),
+                    fmt(tbb_cpu if paired else None),
+                    fmt(ratio, 2),
+                ]
+            )
+    parts = [
+        table(
+            [
+                "case",
+                "impl",
+                "threads",
+                "ns/task",
+                "ns*core/task",
+                "cpu ns/task",
+                "tbb ns*core/task",
+                "tbb cpu ns/task",
+                "ratio",
+            ],
+            body,
+            markdown,
+        )
+    ]
     if latency:
-        parts.append(table(["case", "impl", "threads", "p50 us", "p99 us", "max us", "submit us", "idle cpu %"],
-                           latency, markdown))
+        parts.append(
+            table(
+                ["case", "impl", "threads", "p50 us", "p99 us", "max us", "submit us", "idle cpu %"], latency, markdown
+            )
+        )
     ctx = data.get("context", {})
-    parts.insert(0, f"host: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs at "
-                    f"{ctx.get('mhz_per_cpu', '?')} MHz, oneTBB: {ctx.get('oneTBB', '?')}, mode: {ctx.get('mode', '?')}")
+    parts.insert(
+        0,
+        f"host: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs at "
+        f"{ctx.get('mhz_per_cpu', '?')} MHz, oneTBB: {ctx.get('oneTBB', '?')}, mode: {ctx.get('mode', '?')}",
+    )
     return "\n\n".join(parts)
 
 

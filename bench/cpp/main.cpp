@@ -8,7 +8,7 @@
 //                      1 and 2 always run.
 //
 // After the runs it prints a summary: per case and thread count, our
-// ns*core/task, oneTBB's, and the ratio, then the DESIGN.md targets and the
+// ns*core/task, oneTBB's, and the ratio, then the docs/design.md goals and the
 // watchdog's cost. With
 // --benchmark_format=json the summary goes to stderr so stdout stays JSON
 // (compare.py reads that JSON and prints the same table).
@@ -63,7 +63,8 @@ bool parse_options(int& argc, char** argv, Options& o) {
       return false;
     }
   }
-  if (const char* env = std::getenv("DFTRACER_BENCH_QUICK")) o.quick = std::strcmp(env, "") != 0 && std::strcmp(env, "0") != 0;
+  if (const char* env = std::getenv("DFTRACER_BENCH_QUICK"))
+    o.quick = std::strcmp(env, "") != 0 && std::strcmp(env, "0") != 0;
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
@@ -179,8 +180,8 @@ void print_summary(std::FILE* out, const std::map<std::string, Figures>& figures
     }
   }
   if (any_latency) {
-    std::fprintf(out, "\n%-34s %-6s %4s %10s %10s %10s %12s %12s\n", "case", "impl", "thr", "p50 us", "p99 us", "max us",
-                 "submit us", "idle cpu %");
+    std::fprintf(out, "\n%-34s %-6s %4s %10s %10s %10s %12s %12s\n", "case", "impl", "thr", "p50 us", "p99 us",
+                 "max us", "submit us", "idle cpu %");
     for (const auto& [key, impls] : rows) {
       if (key.first.rfind("wake_latency", 0) != 0) continue;
       for (const auto& [impl, f] : impls) {
@@ -191,8 +192,8 @@ void print_summary(std::FILE* out, const std::map<std::string, Figures>& figures
     }
   }
 
-  // DESIGN.md targets, where this run has the figures.
-  std::fprintf(out, "\n== DESIGN.md targets\n");
+  // docs/design.md goals, where this run has the figures.
+  std::fprintf(out, "\n== docs/design.md goals\n");
   for (const auto& [key, impls] : rows) {
     auto ours = impls.find("ours");
     if (ours == impls.end()) continue;
@@ -270,7 +271,8 @@ int main(int argc, char** argv) {
     figures = std::move(reporter.figures);
     summary_out = stderr;
   } else if (format.empty() || format == "console") {
-    auto opts = isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_Defaults : benchmark::ConsoleReporter::OO_Tabular;
+    auto opts =
+        isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_Defaults : benchmark::ConsoleReporter::OO_Tabular;
     Collecting<benchmark::ConsoleReporter> reporter(opts);
     benchmark::RunSpecifiedBenchmarks(&reporter);
     figures = std::move(reporter.figures);

@@ -154,8 +154,10 @@ dft_status api_complete_error(dft_task* task, const char* message) {
 
 dft_status final_status(TaskState& s) {
   switch (s.status()) {
-    case TaskStatus::cancelled: return DFT_CANCELLED;
-    default: return DFT_OK;
+    case TaskStatus::cancelled:
+      return DFT_CANCELLED;
+    default:
+      return DFT_OK;
   }
 }
 
@@ -165,8 +167,8 @@ dft_status api_wait(dft_task* task, double timeout_s) {
     TaskState& s = *as_state(task);
     if (timeout_s < 0) {
       s.wait();
-    } else if (!s.wait_for(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::duration<double>(timeout_s)))) {
+    } else if (!s.wait_for(
+                   std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(timeout_s)))) {
       return fail(DFT_TIMED_OUT, "task '" + s.name() + "' did not finish in time");
     }
     return final_status(s);
@@ -338,12 +340,8 @@ dft_status combine(dft_task* const* tasks, std::size_t n, dft_task** out, bool a
   });
 }
 
-dft_status api_when_all(dft_task* const* tasks, std::size_t n, dft_task** out) {
-  return combine(tasks, n, out, false);
-}
-dft_status api_when_any(dft_task* const* tasks, std::size_t n, dft_task** out) {
-  return combine(tasks, n, out, true);
-}
+dft_status api_when_all(dft_task* const* tasks, std::size_t n, dft_task** out) { return combine(tasks, n, out, false); }
+dft_status api_when_any(dft_task* const* tasks, std::size_t n, dft_task** out) { return combine(tasks, n, out, true); }
 
 dft_status api_to_python(dft_task* task, PyObject** out) {
   DFT_REQUIRE(task && out, "task or out is null");

@@ -74,9 +74,8 @@ void notify(TaskState::AwaitNode* node) {
   // A thread that must not run user code (a foreign thread cancelling the
   // task through the C ABI): the runtime's callback thread runs it, holding
   // the task until then (the finisher's reference is gone by then).
-  runtime->callbacks().post([cb, keep = TaskStateRef::share(cb->task)] {
-    run_now(std::unique_ptr<PyDoneCallback>(cb));
-  });
+  runtime->callbacks().post(
+      [cb, keep = TaskStateRef::share(cb->task)] { run_now(std::unique_ptr<PyDoneCallback>(cb)); });
 }
 
 void add_done_callback(const NativeHandle& handle, py::object fn) {

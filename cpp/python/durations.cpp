@@ -23,7 +23,8 @@ std::chrono::nanoseconds duration_from_python(py::handle value, const char* what
   } catch (const std::invalid_argument& e) {
     throw py::value_error(std::string(what) + ": " + e.what());
   }
-  throw py::type_error(std::string(what) + " must be milliseconds (a number) or a string such as \"250ms\" or \"30s\", not " +
+  throw py::type_error(std::string(what) +
+                       " must be milliseconds (a number) or a string such as \"250ms\" or \"30s\", not " +
                        std::string(Py_TYPE(value.ptr())->tp_name));
 }
 

@@ -29,9 +29,7 @@ PyObject* task_traceback(TaskState& task, py::handle exc) {
 py::handle timeout_error_type() noexcept { return g_timeout_error; }
 py::handle runtime_full_error_type() noexcept { return g_full_error; }
 
-py::object cancelled_error_type() {
-  return py::module_::import("concurrent.futures").attr("CancelledError");
-}
+py::object cancelled_error_type() { return py::module_::import("concurrent.futures").attr("CancelledError"); }
 
 void register_exceptions(py::module_& m) {
   auto& timeout_error = py::register_exception<TaskTimeoutError>(m, "TaskTimeoutError", PyExc_TimeoutError);

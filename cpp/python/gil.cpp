@@ -5,8 +5,8 @@
 #include <chrono>
 #include <thread>
 
-#include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/detail/thread_role.hpp"
+#include "dftracer/utils/core/executor.hpp"
 
 namespace dftracer::utils::python {
 
@@ -59,9 +59,14 @@ ScopedGil::ScopedGil() {
 
 ScopedGil::~ScopedGil() {
   switch (mode_) {
-    case Mode::already_held: break;
-    case Mode::kept_state: PyEval_SaveThread(); break;
-    case Mode::gilstate: PyGILState_Release(gilstate_); break;
+    case Mode::already_held:
+      break;
+    case Mode::kept_state:
+      PyEval_SaveThread();
+      break;
+    case Mode::gilstate:
+      PyGILState_Release(gilstate_);
+      break;
   }
 }
 

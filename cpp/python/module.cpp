@@ -2,24 +2,23 @@
 // lives in its own file.
 #include <pybind11/pybind11.h>
 
+#include "c_api_export.hpp"
+#include "completion_queue.hpp"
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
-#include "dftracer/utils/core/task_state.hpp"
-#include "c_api_export.hpp"
-#include "exceptions.hpp"
-#include "completion_queue.hpp"
-#include "done_callbacks.hpp"
-#include "pending_admission.hpp"
 #include "dftracer/utils/core/registry.hpp"
 #include "dftracer/utils/core/runtime.hpp"
+#include "dftracer/utils/core/task_state.hpp"
+#include "done_callbacks.hpp"
+#include "exceptions.hpp"
 #include "gil.hpp"
-#include "task_kinds.hpp"
-#include "task_handle_factory.hpp"
-#include "task_naming.hpp"
 #include "native_handle.hpp"
 #include "native_runtime.hpp"
+#include "pending_admission.hpp"
 #include "runtime_reaper.hpp"
-#include "gil.hpp"
+#include "task_handle_factory.hpp"
+#include "task_kinds.hpp"
+#include "task_naming.hpp"
 
 namespace py = pybind11;
 using namespace dftracer::utils;
@@ -63,11 +62,11 @@ PYBIND11_MODULE(_core, m) {
     return t ? static_cast<std::int64_t>(t->id()) : -1;
   });
   m.def(
-      "current_runtime_id",
-      []() { return reinterpret_cast<std::uintptr_t>(Runtime::current()); },
+      "current_runtime_id", []() { return reinterpret_cast<std::uintptr_t>(Runtime::current()); },
       "The runtime_id of the runtime whose worker (compute, I/O or temporary) runs this code; 0 elsewhere.");
-  m.def("default_thread_count", []() { return resolve_thread_count(0); },
-        "The compute thread count threads=0 resolves to (DFTRACER_UTILS_THREADS or the usable CPUs).");
+  m.def(
+      "default_thread_count", []() { return resolve_thread_count(0); },
+      "The compute thread count threads=0 resolves to (DFTRACER_UTILS_THREADS or the usable CPUs).");
 #ifdef NDEBUG
   m.attr("build_type") = "release";
 #else

@@ -15,9 +15,7 @@ thread_local const TaskState* tls_failure_callback_task = nullptr;
 
 }  // namespace
 
-bool settled_for_caller(const TaskState& task) noexcept {
-  return task.done() || tls_failure_callback_task == &task;
-}
+bool settled_for_caller(const TaskState& task) noexcept { return task.done() || tls_failure_callback_task == &task; }
 
 FailureCallbackScope::FailureCallbackScope(const TaskState* task) noexcept : outer_(tls_failure_callback_task) {
   tls_failure_callback_task = task;
@@ -73,8 +71,9 @@ void register_native_handle(py::module_& m) {
                                auto start = h.state->start_ns();
                                return ms_between_ns(h.state->submit_ns(), start ? start : h.state->end_ns());
                              })
-      .def_property_readonly("execution_duration_ms",
-                             [](const NativeHandle& h) { return ms_between_ns(h.state->start_ns(), h.state->end_ns()); })
+      .def_property_readonly(
+          "execution_duration_ms",
+          [](const NativeHandle& h) { return ms_between_ns(h.state->start_ns(), h.state->end_ns()); })
       .def("__eq__",
            [](const NativeHandle& a, py::object other) -> py::object {
              // Same task, same handle; anything else: NotImplemented, as

@@ -22,7 +22,6 @@ struct NativeHandle {
   py::object exception() const;
 };
 
-
 // True when `task` is done, or when this thread is running the task's error
 // callback: the task is final then (its result or exception is stored) but
 // its waiters are released only after the callback returns, so without this

@@ -12,14 +12,14 @@
 
 #include <unistd.h>
 
+#include "durations.hpp"
 #include "exceptions.hpp"
 #include "gil.hpp"
 #include "pending_admission.hpp"
-#include "task_kinds.hpp"
-#include "durations.hpp"
-#include "task_handle_factory.hpp"
-#include "task_naming.hpp"
 #include "runtime_reaper.hpp"
+#include "task_handle_factory.hpp"
+#include "task_kinds.hpp"
+#include "task_naming.hpp"
 #include "waiting.hpp"
 
 namespace dftracer::utils::python {
@@ -122,11 +122,16 @@ void log_watchdog_events(const std::vector<WatchdogEvent>& events) {
 
 const char* activity_name(WorkerActivity a) {
   switch (a) {
-    case WorkerActivity::idle: return "idle";
-    case WorkerActivity::running: return "running";
-    case WorkerActivity::parked: return "parked";
-    case WorkerActivity::blocked: return "blocked";
-    case WorkerActivity::retired: return "retired";
+    case WorkerActivity::idle:
+      return "idle";
+    case WorkerActivity::running:
+      return "running";
+    case WorkerActivity::parked:
+      return "parked";
+    case WorkerActivity::blocked:
+      return "blocked";
+    case WorkerActivity::retired:
+      return "retired";
   }
   return "unknown";
 }
@@ -186,7 +191,7 @@ void NativeRuntime::abandon() noexcept {
 }
 
 py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io,
-                                       std::optional<double> room_timeout) {
+                                        std::optional<double> room_timeout) {
   // The one place submit's arguments are checked (runtime.py does not):
   // the name first, whatever is submitted.
   if (!name.is_none() && !PyUnicode_CheckExact(name.ptr())) {
@@ -196,8 +201,8 @@ py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict 
   if (!PyCallable_Check(fn.ptr())) return py::none();
   std::string task_name = name.is_none() ? derive_task_name(fn) : name.cast<std::string>();
   py::object kw = PyDict_GET_SIZE(kwargs.ptr()) ? py::object(std::move(kwargs)) : py::object(py::none());
-  auto* state = new PythonTaskState(py::reinterpret_borrow<py::object>(fn), std::move(args), std::move(kw),
-                                    task_name, permits_);
+  auto* state =
+      new PythonTaskState(py::reinterpret_borrow<py::object>(fn), std::move(args), std::move(kw), task_name, permits_);
   TaskStateRef ref = TaskStateRef::adopt(state);
   // No GIL release here: submitting is a few hundred nanoseconds and never
   // blocks on Python; releasing would cost more than it saves. (Only a
@@ -214,8 +219,9 @@ bool NativeRuntime::wait_all(std::optional<double> timeout_s) {
 void NativeRuntime::shutdown(bool wait) {
   if (abandoned()) return;  // nothing of it is left to stop
   if (Runtime::current() == runtime_.get()) {
-    throw std::logic_error("shutdown() called from a thread of this runtime (one of its tasks or callbacks) would "
-                           "wait for itself");
+    throw std::logic_error(
+        "shutdown() called from a thread of this runtime (one of its tasks or callbacks) would "
+        "wait for itself");
   }
   if (rt().is_shut_down()) return;
   // Close first, then drain: other threads that keep submitting are refused
@@ -258,11 +264,9 @@ void NativeRuntime::set_error_callback(py::object callback) {
       // The Python wrapper logs callback errors itself; this only catches
       // what escaped it (e.g. a failing logging handler).
       e.discard_as_unraisable("dftracer.utils error callback");
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
   });
 }
-
 
 py::dict NativeRuntime::progress(std::size_t max_tasks, bool include_recent) const {
   Registry& reg = rt().registry();
@@ -395,13 +399,13 @@ void register_native_runtime(py::module_& m) {
            py::arg("max_pending") = defaults::kMaxPending)
       .def("set_default_task_timeout", &NativeRuntime::set_default_task_timeout, py::arg("timeout"))
       .def("set_timeout", &NativeRuntime::set_timeout, py::arg("timeout"))
-      .def("submit_python",
-           [](NativeRuntime& self, py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io) {
-             return self.submit_python(fn, std::move(args), std::move(kwargs), name, io);
-           },
-           py::arg("fn"), py::arg("args"), py::arg("kwargs"),
-           py::arg("name"), py::arg("io") = false,
-           "Submits fn(*args, **kwargs); returns a dftracer.utils.TaskHandle, or None when fn is not callable.")
+      .def(
+          "submit_python",
+          [](NativeRuntime& self, py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io) {
+            return self.submit_python(fn, std::move(args), std::move(kwargs), name, io);
+          },
+          py::arg("fn"), py::arg("args"), py::arg("kwargs"), py::arg("name"), py::arg("io") = false,
+          "Submits fn(*args, **kwargs); returns a dftracer.utils.TaskHandle, or None when fn is not callable.")
       .def("wait_all", &NativeRuntime::wait_all, py::arg("timeout") = py::none())
       .def("shutdown", &NativeRuntime::shutdown, py::arg("wait") = true)
       .def("set_error_callback", &NativeRuntime::set_error_callback, py::arg("callback"))
@@ -433,9 +437,9 @@ void register_native_runtime(py::module_& m) {
       .def(
           "cancel_pending", [](NativeRuntime& self) { return self.runtime().cancel_live(); },
           "Cancels every queued task and sets the cancel token of running ones; returns how many were cancelled.")
-      .def("close", [](NativeRuntime& self, bool everything) { self.runtime().close(everything); },
-           py::arg("everything"),
-           "Refuses new work from outside (everything=True: from anywhere) from now on.")
+      .def(
+          "close", [](NativeRuntime& self, bool everything) { self.runtime().close(everything); },
+          py::arg("everything"), "Refuses new work from outside (everything=True: from anywhere) from now on.")
       .def("drain", &NativeRuntime::drain, py::arg("timeout") = py::none(), py::arg("cancel") = false,
            "Waits (interruptibly) until nothing is active and no body runs; True when drained in time.")
       .def_property_readonly("threads", [](NativeRuntime& self) { return self.runtime().threads(); })
@@ -446,8 +450,7 @@ void register_native_runtime(py::module_& m) {
           "True once shut down or abandoned.")
       .def_property_readonly("active", [](NativeRuntime& self) { return self.runtime().active(); })
       .def_property_readonly(
-          "runtime_id",
-          [](NativeRuntime& self) { return reinterpret_cast<std::uintptr_t>(&self.runtime()); },
+          "runtime_id", [](NativeRuntime& self) { return reinterpret_cast<std::uintptr_t>(&self.runtime()); },
           "Identifies the C++ runtime for the life of the process (what current_runtime_id() answers on its "
           "workers).");
 }

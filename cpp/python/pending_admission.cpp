@@ -38,9 +38,7 @@ void admit_python(Runtime& runtime, std::optional<double> room_timeout) {
   }
   if (limit.try_acquire()) return;
   if (room_timeout && !(*room_timeout > 0)) raise_full(limit, 0);
-  bool admitted = released_wait(room_timeout, [&](std::chrono::nanoseconds slice) {
-    return limit.acquire_for(slice);
-  });
+  bool admitted = released_wait(room_timeout, [&](std::chrono::nanoseconds slice) { return limit.acquire_for(slice); });
   if (!admitted) raise_full(limit, *room_timeout);
 }
 

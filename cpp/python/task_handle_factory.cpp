@@ -51,8 +51,7 @@ py::object make_task_handle(py::object native, const std::string& name) {
   py::object obj = py::reinterpret_steal<py::object>(g_type->tp_new(g_type, g_no_args, nullptr));
   if (!obj) throw py::error_already_set();
   py::str py_name(name);
-  if (PyObject_SetAttr(obj.ptr(), g_native, native.ptr()) != 0 ||
-      PyObject_SetAttr(obj.ptr(), g_future, Py_None) != 0 ||
+  if (PyObject_SetAttr(obj.ptr(), g_native, native.ptr()) != 0 || PyObject_SetAttr(obj.ptr(), g_future, Py_None) != 0 ||
       PyObject_SetAttr(obj.ptr(), g_name, py_name.ptr()) != 0 ||
       PyObject_SetAttr(obj.ptr(), g_task_id, g_minus_one) != 0) {
     throw py::error_already_set();

@@ -7,7 +7,6 @@
 
 namespace dftracer::utils::python {
 
-
 PyResultTaskState::~PyResultTaskState() {
   if (!result_ && !exception_ && !traceback_) return;
   if (python_exiting()) {

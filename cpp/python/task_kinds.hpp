@@ -90,7 +90,7 @@ class PythonTaskState final : public PyResultTaskState {
   void drop_call();
 
   py::object fn_;
-  py::object args_;  // a tuple
+  py::object args_;    // a tuple
   py::object kwargs_;  // dict or None
   std::shared_ptr<PythonPermits> permits_;
   // Guarded by the GIL: whether the callable is running, on which thread,
@@ -225,6 +225,5 @@ class ForeignTaskState final : public PyResultTaskState {
   bool value_set_ = false;
   std::variant<std::monostate, std::int64_t, double, Bytes, Text> value_;
 };
-
 
 }  // namespace dftracer::utils::python

@@ -10,8 +10,8 @@
 #include <stdexcept>
 
 #include "gil.hpp"
-#include "released_wait.hpp"
 #include "python_permits.hpp"
+#include "released_wait.hpp"
 #include "task_kinds.hpp"
 
 namespace dftracer::utils::python {
@@ -67,9 +67,7 @@ void note_abandoned(const Runtime* runtime) noexcept {
   auto* node = new (std::nothrow) AbandonedNode{host, g_abandoned.load(std::memory_order_relaxed)};
   if (!node) return;
   // release: a reader that finds the node sees its fields.
-  while (!g_abandoned.compare_exchange_weak(node->next, node, std::memory_order_release,
-                                            std::memory_order_relaxed)) {
-  }
+  while (!g_abandoned.compare_exchange_weak(node->next, node, std::memory_order_release, std::memory_order_relaxed)) {}
 }
 
 bool wait_task(TaskState& task, std::optional<double> timeout_s) {

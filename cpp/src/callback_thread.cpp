@@ -1,9 +1,9 @@
 // The runtime's callback thread (see callback_thread.hpp).
 #include "dftracer/utils/core/detail/callback_thread.hpp"
 
-#include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/detail/forced_unwind.hpp"
 #include "dftracer/utils/core/detail/thread_start.hpp"
+#include "dftracer/utils/core/errors.hpp"
 
 namespace dftracer::utils {
 
@@ -33,7 +33,9 @@ void CallbackThread::post(std::function<void()> fn) {
 void CallbackThread::run_guarded(std::function<void()>& fn) {
   try {
     fn();
-  } DFTRACER_RETHROW_FORCED_UNWIND catch (...) {
+  } catch (const detail::ForcedUnwind&) {
+    throw;
+  } catch (...) {
     // Items catch their own errors (a callback's are logged by the binding);
     // whatever still escapes must not take the runtime's callbacks down.
   }

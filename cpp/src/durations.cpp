@@ -25,13 +25,20 @@ std::chrono::nanoseconds parse_duration(const std::string& text) {
   while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.back()))) unit.pop_back();
   while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.front()))) unit.erase(unit.begin());
   double ms_per_unit;
-  if (unit.empty() || unit == "ms") ms_per_unit = 1;
-  else if (unit == "ns") ms_per_unit = 1e-6;
-  else if (unit == "us") ms_per_unit = 1e-3;
-  else if (unit == "s") ms_per_unit = 1e3;
-  else if (unit == "m" || unit == "min") ms_per_unit = 60e3;
-  else if (unit == "h") ms_per_unit = 3600e3;
-  else throw std::invalid_argument("unknown unit '" + unit + "' in duration '" + text + "' (use ns, us, ms, s, m, h)");
+  if (unit.empty() || unit == "ms")
+    ms_per_unit = 1;
+  else if (unit == "ns")
+    ms_per_unit = 1e-6;
+  else if (unit == "us")
+    ms_per_unit = 1e-3;
+  else if (unit == "s")
+    ms_per_unit = 1e3;
+  else if (unit == "m" || unit == "min")
+    ms_per_unit = 60e3;
+  else if (unit == "h")
+    ms_per_unit = 3600e3;
+  else
+    throw std::invalid_argument("unknown unit '" + unit + "' in duration '" + text + "' (use ns, us, ms, s, m, h)");
   if (std::isnan(value) || std::isinf(value) || value < 0) {
     throw std::invalid_argument("duration '" + text + "' must be a finite non-negative value");
   }

@@ -19,8 +19,8 @@
 #endif
 
 #include "dftracer/utils/core/detail/cpu_relax.hpp"
-#include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/detail/thread_start.hpp"
+#include "dftracer/utils/core/errors.hpp"
 
 namespace dftracer::utils {
 
@@ -159,8 +159,7 @@ void Executor::start_worker(Worker& w) {
   live_and_blocked_.fetch_add(kLiveOne, std::memory_order_seq_cst);
   idle_.add_worker();
   std::uint32_t hw = high_water_.load(std::memory_order_relaxed);
-  while (hw < w.index + 1 && !high_water_.compare_exchange_weak(hw, w.index + 1, std::memory_order_release)) {
-  }
+  while (hw < w.index + 1 && !high_water_.compare_exchange_weak(hw, w.index + 1, std::memory_order_release)) {}
   try {
     w.thread = start_runtime_thread([this, &w] { worker_main(w); });
   } catch (...) {
@@ -407,9 +406,7 @@ void Executor::begin_blocking() {
   }
 }
 
-void Executor::end_blocking() {
-  live_and_blocked_.fetch_sub(1, std::memory_order_seq_cst);
-}
+void Executor::end_blocking() { live_and_blocked_.fetch_sub(1, std::memory_order_seq_cst); }
 
 bool Executor::start_temporary_worker() {
   std::lock_guard lock(temporary_mu_);

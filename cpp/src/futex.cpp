@@ -19,11 +19,9 @@ namespace dftracer::utils {
 namespace {
 // The kernel reads the word as a plain int; std::atomic<uint32_t> is
 // layout-compatible with uint32_t on every platform we build for.
-long futex_call(std::atomic<std::uint32_t>& word, int op, std::uint32_t value,
-                const timespec* timeout) noexcept {
+long futex_call(std::atomic<std::uint32_t>& word, int op, std::uint32_t value, const timespec* timeout) noexcept {
   static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-  return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, timeout,
-                 nullptr, 0);
+  return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, timeout, nullptr, 0);
 }
 }  // namespace
 
@@ -41,9 +39,7 @@ bool futex_wait_for(std::atomic<std::uint32_t>& word, std::uint32_t expected,
   return !(rc == -1 && errno == ETIMEDOUT);
 }
 
-void futex_wake_one(std::atomic<std::uint32_t>& word) noexcept {
-  futex_call(word, FUTEX_WAKE_PRIVATE, 1, nullptr);
-}
+void futex_wake_one(std::atomic<std::uint32_t>& word) noexcept { futex_call(word, FUTEX_WAKE_PRIVATE, 1, nullptr); }
 
 void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
   futex_call(word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);

@@ -50,8 +50,7 @@ bool PendingLimit::wait_round(std::chrono::nanoseconds timeout, bool timed) noex
 void PendingLimit::acquire() noexcept {
   if (try_acquire()) return;
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
-  while (!wait_round(std::chrono::nanoseconds(0), false)) {
-  }
+  while (!wait_round(std::chrono::nanoseconds(0), false)) {}
   // relaxed: a stale non-zero only costs a releaser one spare wake.
   sleepers_.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -73,9 +73,7 @@ void Registry::on_submitted(TaskState& task) {
   shard.head = &task;
 }
 
-void Registry::on_started(TaskState& task) {
-  shard_of(task).started.fetch_add(1, std::memory_order_relaxed);
-}
+void Registry::on_started(TaskState& task) { shard_of(task).started.fetch_add(1, std::memory_order_relaxed); }
 
 void Registry::on_finished(TaskState& task, TaskStatus from) {
   Shard& shard = shard_of(task);
@@ -85,17 +83,28 @@ void Registry::on_finished(TaskState& task, TaskStatus from) {
     std::lock_guard lock(shard.mu);
     if (task.reg_prev_ || shard.head == &task) {
       linked = true;
-      if (task.reg_prev_) task.reg_prev_->reg_next_ = task.reg_next_;
-      else shard.head = task.reg_next_;
+      if (task.reg_prev_)
+        task.reg_prev_->reg_next_ = task.reg_next_;
+      else
+        shard.head = task.reg_next_;
       if (task.reg_next_) task.reg_next_->reg_prev_ = task.reg_prev_;
       task.reg_prev_ = task.reg_next_ = nullptr;
     }
     switch (status) {
-      case TaskStatus::completed: ++shard.completed; break;
-      case TaskStatus::failed: ++shard.failed; break;
-      case TaskStatus::timed_out: ++shard.timed_out; break;
-      case TaskStatus::cancelled: ++shard.cancelled; break;
-      default: break;
+      case TaskStatus::completed:
+        ++shard.completed;
+        break;
+      case TaskStatus::failed:
+        ++shard.failed;
+        break;
+      case TaskStatus::timed_out:
+        ++shard.timed_out;
+        break;
+      case TaskStatus::cancelled:
+        ++shard.cancelled;
+        break;
+      default:
+        break;
     }
     // Queued ones never start: they leave `queued` here, whatever their end
     // (a global timeout times out queued tasks too).

@@ -121,7 +121,9 @@ void Runtime::on_task_finished(TaskState& task, TaskStatus from) {
   if (hook && *hook) {
     try {
       (*hook)(task);
-    } DFTRACER_RETHROW_FORCED_UNWIND catch (...) {
+    } catch (const detail::ForcedUnwind&) {
+      throw;
+    } catch (...) {
       // A hook must not throw; never let it take a worker down.
     }
   }

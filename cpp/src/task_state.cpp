@@ -7,11 +7,11 @@
 #include <optional>
 
 #include "dftracer/utils/core/detail/cpu_relax.hpp"
-#include "dftracer/utils/core/errors.hpp"
-#include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/detail/forced_unwind.hpp"
 #include "dftracer/utils/core/detail/futex.hpp"
 #include "dftracer/utils/core/detail/thread_role.hpp"
+#include "dftracer/utils/core/errors.hpp"
+#include "dftracer/utils/core/executor.hpp"
 
 namespace dftracer::utils {
 
@@ -31,8 +31,7 @@ constexpr auto kCallbackThreadSlice = std::chrono::milliseconds(1);
 }  // namespace
 
 std::int64_t now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -70,7 +69,9 @@ void TaskState::execute() {
 
   try {
     run();
-  } DFTRACER_RETHROW_FORCED_UNWIND catch (...) {
+  } catch (const detail::ForcedUnwind&) {
+    throw;
+  } catch (...) {
     finish_failure(std::current_exception());
   }
 
@@ -203,8 +204,7 @@ bool TaskState::block_until_done(std::optional<std::chrono::steady_clock::time_p
     }
     if (deferred) {
       // The callback thread: what we wait for may be queued behind us.
-      while (!done() && deferred->run_one()) {
-      }
+      while (!done() && deferred->run_one()) {}
       if (done()) break;
       std::chrono::nanoseconds slice = kCallbackThreadSlice;
       if (left && *left < slice) slice = *left;

@@ -5,11 +5,11 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "dftracer/utils/core/detail/thread_role.hpp"
+#include "dftracer/utils/core/detail/thread_start.hpp"
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/runtime.hpp"
-#include "dftracer/utils/core/detail/thread_role.hpp"
-#include "dftracer/utils/core/detail/thread_start.hpp"
 
 namespace dftracer::utils {
 
@@ -180,9 +180,9 @@ void Watchdog::sample() {
   std::int64_t global_deadline = global_deadline_ns_.load(std::memory_order_acquire);
   if (global_deadline != 0 && now >= global_deadline) {
     if (!global_expired_.exchange(true, std::memory_order_acq_rel)) {
-      events.push_back({WatchdogEvent::Level::warning,
-                        "runtime timeout of " + format_duration(global_timeout_ns_.load()) +
-                            " passed: timing out every queued and running task"});
+      events.push_back({WatchdogEvent::Level::warning, "runtime timeout of " +
+                                                           format_duration(global_timeout_ns_.load()) +
+                                                           " passed: timing out every queued and running task"});
     }
     std::vector<TaskStateRef> live = runtime_.registry().live_tasks();
     for (TaskStateRef& t : live) {
@@ -202,8 +202,8 @@ void Watchdog::sample() {
   for (TaskStateRef& task : with_deadline) {
     std::int64_t deadline = task->deadline_ns();
     if (deadline != 0 && now >= deadline && !task->done()) {
-      time_out(*task, "task '" + task->name() + "' exceeded its timeout of " +
-                          format_duration(deadline - task->start_ns()));
+      time_out(*task,
+               "task '" + task->name() + "' exceeded its timeout of " + format_duration(deadline - task->start_ns()));
     }
   }
   release_elsewhere(with_deadline);
@@ -241,12 +241,11 @@ void Watchdog::sample() {
     last_progress_ns_ = now;
   }
   bool work_waiting = totals.queued > 0;
-  bool stalled = work_waiting &&
-                 now - last_progress_ns_ >= std::chrono::nanoseconds(options_.stall_threshold).count();
+  bool stalled = work_waiting && now - last_progress_ns_ >= std::chrono::nanoseconds(options_.stall_threshold).count();
   if (stalled && !stalled_.load()) {
-    events.push_back({WatchdogEvent::Level::warning,
-                      "stalled: " + std::to_string(totals.queued) + " task(s) queued and none finished for " +
-                          format_duration(now - last_progress_ns_)});
+    events.push_back({WatchdogEvent::Level::warning, "stalled: " + std::to_string(totals.queued) +
+                                                         " task(s) queued and none finished for " +
+                                                         format_duration(now - last_progress_ns_)});
   } else if (!stalled && stalled_.load()) {
     events.push_back({WatchdogEvent::Level::info, "work is flowing again"});
   }
@@ -278,12 +277,12 @@ void Watchdog::sample() {
     // temporary slot taken: max_temporary_workers, or the system refused).
     temporary_added_.fetch_add(1, std::memory_order_relaxed);
     if (compute.add_temporary_worker()) {
-      events.push_back({WatchdogEvent::Level::warning,
-                        "starvation: all " + std::to_string(considered) + " compute worker(s) blocked or busy for over " +
-                            format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) +
-                            " with " + std::to_string(compute.queued_hint()) +
-                            " item(s) waiting; added a temporary worker (" + std::to_string(temporaries + 1) +
-                            " live)"});
+      events.push_back(
+          {WatchdogEvent::Level::warning,
+           "starvation: all " + std::to_string(considered) + " compute worker(s) blocked or busy for over " +
+               format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) + " with " +
+               std::to_string(compute.queued_hint()) + " item(s) waiting; added a temporary worker (" +
+               std::to_string(temporaries + 1) + " live)"});
     } else {
       temporary_added_.fetch_sub(1, std::memory_order_relaxed);
     }
@@ -292,9 +291,9 @@ void Watchdog::sample() {
   }
   std::size_t temporaries_now = compute.temporary_workers_live();
   if (temporaries_now < last_temporary_live_) {
-    events.push_back({WatchdogEvent::Level::info,
-                      "retired " + std::to_string(last_temporary_live_ - temporaries_now) +
-                          " temporary worker(s); " + std::to_string(temporaries_now) + " left"});
+    events.push_back({WatchdogEvent::Level::info, "retired " + std::to_string(last_temporary_live_ - temporaries_now) +
+                                                      " temporary worker(s); " + std::to_string(temporaries_now) +
+                                                      " left"});
   }
   last_temporary_live_ = temporaries_now;
 

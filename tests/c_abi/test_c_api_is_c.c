@@ -38,7 +38,7 @@ int main(void) {
   table.struct_size = (uint32_t)offsetof(dft_c_api, when_all);
   if (DFT_C_API_HAS(&table, when_all) || !DFT_C_API_HAS(&table, last_error)) return 1;
   table.struct_size = (uint32_t)sizeof table;
-  printf("c_api.h compiles as C; table of %u bytes, ABI %u.%u\n", (unsigned)table.struct_size,
-         (unsigned)table.major, (unsigned)table.minor);
+  printf("c_api.h compiles as C; table of %u bytes, ABI %u.%u\n", (unsigned)table.struct_size, (unsigned)table.major,
+         (unsigned)table.minor);
   return 0;
 }

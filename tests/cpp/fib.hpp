@@ -17,8 +17,6 @@ inline Task<std::uint64_t> fib(int n) {
   co_return co_await std::move(a) + b;
 }
 
-inline std::uint64_t fib_seq(int n) {
-  return n < 2 ? static_cast<std::uint64_t>(n) : fib_seq(n - 1) + fib_seq(n - 2);
-}
+inline std::uint64_t fib_seq(int n) { return n < 2 ? static_cast<std::uint64_t>(n) : fib_seq(n - 1) + fib_seq(n - 2); }
 
 }  // namespace dftracer::utils::test

@@ -24,8 +24,7 @@ TEST(AsyncSemaphore, BoundsHowManyHoldAPermitAtOnce) {
     SemaphoreGuard permit = co_await sem.acquire_scoped();
     int now = inside.fetch_add(1) + 1;
     int p = peak.load();
-    while (now > p && !peak.compare_exchange_weak(p, now)) {
-    }
+    while (now > p && !peak.compare_exchange_weak(p, now)) {}
     for (int k = 0; k < 3; ++k) co_await yield_now();  // hold it across suspensions
     inside.fetch_sub(1);
   };

@@ -83,7 +83,8 @@ TEST(Channel, SendSuspendsWhileFullUntilARecvMakesRoom) {
 TEST(Channel, RecvSuspendsWhileEmptyAndASendHandsTheValueOverDirectly) {
   Runtime rt({.threads = 2, .io_threads = 1});
   Channel<std::string> ch(4);
-  TaskHandle<std::string> h = rt.submit([&]() -> Task<std::string> { co_return (co_await ch.recv()).value_or("none"); });
+  TaskHandle<std::string> h =
+      rt.submit([&]() -> Task<std::string> { co_return (co_await ch.recv()).value_or("none"); });
   ASSERT_TRUE(wait_until([&] { return ch.receivers_waiting() == 1; }));
   EXPECT_EQ(ch.try_send(std::string("direct")), ChannelStatus::ok);
   EXPECT_EQ(ch.size(), 0u);  // went to the receiver, not the buffer
@@ -117,8 +118,8 @@ TEST(Channel, CloseWakesEverySuspendedReceiverAndSender) {
   ASSERT_TRUE(wait_until([&] { return empty.receivers_waiting() == 4 && full.senders_waiting() == 4; }));
   empty.close();
   full.close();
-  for (auto& h : receivers) EXPECT_FALSE(h.get());  // nullopt
-  for (auto& h : senders) EXPECT_FALSE(h.get());    // not sent
+  for (auto& h : receivers) EXPECT_FALSE(h.get());    // nullopt
+  for (auto& h : senders) EXPECT_FALSE(h.get());      // not sent
   EXPECT_EQ(full.try_recv(), std::optional<int>(0));  // what was buffered stays
   EXPECT_EQ(full.try_recv(), std::nullopt);
 }

@@ -87,8 +87,7 @@ void chaos_round(std::uint64_t seed, Counters& c) {
     if (t.id() % 3 == 0) {
       try {
         (void)raw->submit([] {}, "from-hook");
-      } catch (const RuntimeShutdownError&) {
-      }
+      } catch (const RuntimeShutdownError&) {}
     }
     if (t.id() % 5 == 0) {
       try {
@@ -190,8 +189,7 @@ void chaos_round(std::uint64_t seed, Counters& c) {
                 return 8;
               });
           }
-        } catch (const RuntimeShutdownError&) {
-        }
+        } catch (const RuntimeShutdownError&) {}
         if (r() % 8 == 0) std::this_thread::sleep_for(std::chrono::microseconds(r() % 200));
       }
     });
@@ -211,8 +209,7 @@ void chaos_round(std::uint64_t seed, Counters& c) {
                          static_cast<unsigned long long>(w.task_id));
           }
         }
-        std::fprintf(stderr, " queued=%zu live=%zu\n", rt->compute().queued_hint(),
-                     rt->registry().live_tasks().size());
+        std::fprintf(stderr, " queued=%zu live=%zu\n", rt->compute().queued_hint(), rt->registry().live_tasks().size());
         continue;
       }
       if (!is_final(h.status())) c.wrong_outcome.fetch_add(1);
@@ -254,7 +251,7 @@ TEST(Chaos, MixedHazardsKeepEveryInvariant) {
   }
   std::printf("chaos: %llu rounds, %llu tasks, %llu bodies, %llu callback refusals in %.0f s\n",
               static_cast<unsigned long long>(rounds), static_cast<unsigned long long>(c.tasks.load()),
-              static_cast<unsigned long long>(c.bodies.load()),
-              static_cast<unsigned long long>(c.hook_refusals.load()), seconds);
+              static_cast<unsigned long long>(c.bodies.load()), static_cast<unsigned long long>(c.hook_refusals.load()),
+              seconds);
   EXPECT_GT(c.bodies.load(), 0u);
 }

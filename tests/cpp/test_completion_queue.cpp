@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "dftracer/utils/core/detail/completion_queue.hpp"
 #include "dftracer/utils/all.hpp"
+#include "dftracer/utils/core/detail/completion_queue.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;

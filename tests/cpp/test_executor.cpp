@@ -67,8 +67,10 @@ struct EnvGuard {
     }
   }
   ~EnvGuard() {
-    if (had) setenv(name, old.c_str(), 1);
-    else unsetenv(name);
+    if (had)
+      setenv(name, old.c_str(), 1);
+    else
+      unsetenv(name);
   }
   const char* name;
   bool had = false;
@@ -104,19 +106,18 @@ TEST(Executor, WorkScheduledByAWorkerRunsAndMayBeStolen) {
   std::set<std::thread::id> ran_on;
   // One job fans out into n jobs on its own deque; the idle worker steals.
   ex.schedule(job([&] {
-    for (std::size_t i = 0; i < n; ++i) {
-      ex.schedule(job([&] {
-        auto until = std::chrono::steady_clock::now() + 2us;
-        while (std::chrono::steady_clock::now() < until) {
-        }
-        {
-          std::lock_guard lock(mu);
-          ran_on.insert(std::this_thread::get_id());
-        }
-        ran.fetch_add(1, std::memory_order_relaxed);
-      }).item());
-    }
-  }).item());
+                for (std::size_t i = 0; i < n; ++i) {
+                  ex.schedule(job([&] {
+                                auto until = std::chrono::steady_clock::now() + 2us;
+                                while (std::chrono::steady_clock::now() < until) {}
+                                {
+                                  std::lock_guard lock(mu);
+                                  ran_on.insert(std::this_thread::get_id());
+                                }
+                                ran.fetch_add(1, std::memory_order_relaxed);
+                              }).item());
+                }
+              }).item());
   ASSERT_TRUE(wait_until([&] { return ran.load() == n; }, 60s));
   ex.stop();
   EXPECT_GE(ran_on.size(), 1u);
@@ -132,10 +133,10 @@ TEST(Executor, CurrentIdentifiesTheWorkerThreadAndIsNullElsewhere) {
   std::atomic<int> index{-2};
   std::atomic<bool> has_slot{false};
   ex.schedule(job([&] {
-    index = Executor::current_worker_index();
-    has_slot = Executor::current_slot() != nullptr;
-    seen = Executor::current();
-  }).item());
+                index = Executor::current_worker_index();
+                has_slot = Executor::current_slot() != nullptr;
+                seen = Executor::current();
+              }).item());
   ASSERT_TRUE(wait_until([&] { return seen.load() != nullptr; }));
   EXPECT_EQ(seen.load(), &ex);
   EXPECT_GE(index.load(), 0);
@@ -175,10 +176,10 @@ TEST(Executor, BothWorkersWakeForABurstOfWork) {
   std::atomic<int> finished{0};
   for (int i = 0; i < 2; ++i) {
     ex.schedule(job([&] {
-      arrived.fetch_add(1);
-      wait_until([&] { return arrived.load() == 2; }, 10s);
-      finished.fetch_add(1);
-    }).item());
+                  arrived.fetch_add(1);
+                  wait_until([&] { return arrived.load() == 2; }, 10s);
+                  finished.fetch_add(1);
+                }).item());
   }
   ASSERT_TRUE(wait_until([&] { return finished.load() == 2; }, 15s));
   EXPECT_EQ(arrived.load(), 2);
@@ -224,13 +225,13 @@ TEST(Executor, StopFromOwnWorkerThrowsLogicError) {
   Executor ex({.threads = 1});
   std::atomic<int> outcome{0};
   ex.schedule(job([&] {
-    try {
-      ex.stop();
-      outcome = 1;
-    } catch (const std::logic_error&) {
-      outcome = 2;
-    }
-  }).item());
+                try {
+                  ex.stop();
+                  outcome = 1;
+                } catch (const std::logic_error&) {
+                  outcome = 2;
+                }
+              }).item());
   ASSERT_TRUE(wait_until([&] { return outcome.load() != 0; }));
   EXPECT_EQ(outcome.load(), 2);
 }
@@ -242,12 +243,12 @@ TEST(Executor, BlockedWorkerGetsASpareThatRetiresAfterwards) {
   // The only worker blocks until a job it queued itself has run: only a
   // spare worker can run it.
   ex.schedule(job([&] {
-    ex.schedule(job([&] { second_ran.store(true); }).item());
-    Executor::BlockingScope blocking;
-    EXPECT_EQ(Executor::current_slot()->activity.load(), WorkerActivity::blocked);
-    wait_until([&] { return second_ran.load(); }, 20s);
-    first_done.store(true);
-  }).item());
+                ex.schedule(job([&] { second_ran.store(true); }).item());
+                Executor::BlockingScope blocking;
+                EXPECT_EQ(Executor::current_slot()->activity.load(), WorkerActivity::blocked);
+                wait_until([&] { return second_ran.load(); }, 20s);
+                first_done.store(true);
+              }).item());
   ASSERT_TRUE(wait_until([&] { return first_done.load(); }, 30s));
   EXPECT_TRUE(second_ran.load());
   EXPECT_GE(ex.temporary_workers_started(), 1u);

@@ -151,10 +151,12 @@ TEST(ParallelReduce, SumsAndReturnsIdentityForAnEmptyRange) {
   Runtime rt({.threads = 2, .io_threads = 1});
   auto add = [](std::uint64_t a, std::uint64_t b) { return a + b; };
   const std::uint64_t n = test::scaled(1000000, 10000);
-  std::uint64_t s = sync_wait(rt, parallel_reduce(std::uint64_t{0}, n, 1000, std::uint64_t{0},
-                                                  [](std::uint64_t i) { return i; }, add));
+  std::uint64_t s =
+      sync_wait(rt, parallel_reduce(
+                        std::uint64_t{0}, n, 1000, std::uint64_t{0}, [](std::uint64_t i) { return i; }, add));
   EXPECT_EQ(s, n * (n - 1) / 2);
-  EXPECT_EQ(sync_wait(rt, parallel_reduce(3, 3, 1, std::uint64_t{42}, [](int) { return std::uint64_t{1}; }, add)),
+  EXPECT_EQ(sync_wait(rt, parallel_reduce(
+                              3, 3, 1, std::uint64_t{42}, [](int) { return std::uint64_t{1}; }, add)),
             42u);
 }
 
@@ -166,21 +168,23 @@ TEST(ParallelReduce, CombinesInIndexOrder) {
   for (int i = 0; i < 2000; ++i) expected += static_cast<char>('a' + i % 26);
   for (std::size_t grain : {std::size_t{1}, std::size_t{3}, std::size_t{64}, std::size_t{0}}) {
     std::string got = sync_wait(
-        rt, parallel_reduce(0, 2000, grain, std::string(), [](int i) { return std::string(1, static_cast<char>('a' + i % 26)); },
-                            [](std::string a, std::string b) { return a + b; }));
+        rt, parallel_reduce(
+                0, 2000, grain, std::string(), [](int i) { return std::string(1, static_cast<char>('a' + i % 26)); },
+                [](std::string a, std::string b) { return a + b; }));
     EXPECT_EQ(got, expected) << "grain " << grain;
   }
 }
 
 TEST(ParallelReduce, ChunkMapGivesEachPiecesPartialResult) {
   Runtime rt({.threads = 2, .io_threads = 1});
-  long s = sync_wait(rt, parallel_reduce(1, 1001, 10, 0L,
-                                         [](int b, int e) {
-                                           long part = 0;
-                                           for (int i = b; i < e; ++i) part += i;
-                                           return part;
-                                         },
-                                         [](long a, long b) { return a + b; }));
+  long s = sync_wait(rt, parallel_reduce(
+                             1, 1001, 10, 0L,
+                             [](int b, int e) {
+                               long part = 0;
+                               for (int i = b; i < e; ++i) part += i;
+                               return part;
+                             },
+                             [](long a, long b) { return a + b; }));
   EXPECT_EQ(s, 500500);
 }
 
@@ -189,8 +193,9 @@ TEST(ParallelReduce, ChunkMapGivesEachPiecesPartialResult) {
 TEST(ParallelReduce, FloatingPointSumIsReproducibleAcrossRunsAndPoolSizes) {
   auto run = [](std::size_t threads) {
     Runtime rt({.threads = threads, .io_threads = 1});
-    return sync_wait(rt, parallel_reduce(0, 100000, 37, 0.0, [](int i) { return 1.0 / (1.0 + i); },
-                                         [](double a, double b) { return a + b; }));
+    return sync_wait(
+        rt, parallel_reduce(
+                0, 100000, 37, 0.0, [](int i) { return 1.0 / (1.0 + i); }, [](double a, double b) { return a + b; }));
   };
   double one = run(1);
   for (std::size_t t : {2, 3, 4}) {
@@ -200,32 +205,38 @@ TEST(ParallelReduce, FloatingPointSumIsReproducibleAcrossRunsAndPoolSizes) {
 
 TEST(ParallelReduce, ErrorsInMapOrReduceAreRethrown) {
   Runtime rt({.threads = 2, .io_threads = 1});
-  auto map_fails = parallel_reduce(0, 5000, 8, 0, [](int i) {
-    if (i == 4321) throw std::out_of_range("map");
-    return i;
-  }, [](int a, int b) { return a + b; });
+  auto map_fails = parallel_reduce(
+      0, 5000, 8, 0,
+      [](int i) {
+        if (i == 4321) throw std::out_of_range("map");
+        return i;
+      },
+      [](int a, int b) { return a + b; });
   EXPECT_THROW(sync_wait(rt, std::move(map_fails)), std::out_of_range);
   std::atomic<int> combines{0};
-  auto reduce_fails = parallel_reduce(0, 5000, 8, 0, [](int i) { return i; }, [&](int a, int b) {
-    if (combines.fetch_add(1) == 700) throw std::length_error("reduce");
-    return a + b;
-  });
+  auto reduce_fails = parallel_reduce(
+      0, 5000, 8, 0, [](int i) { return i; },
+      [&](int a, int b) {
+        if (combines.fetch_add(1) == 700) throw std::length_error("reduce");
+        return a + b;
+      });
   EXPECT_THROW(sync_wait(rt, std::move(reduce_fails)), std::length_error);
 }
 
 TEST(ParallelReduce, ContainerValuesMergeInOrder) {
   Runtime rt({.threads = 2, .io_threads = 1});
   // A vector per piece, merged in order.
-  auto v = sync_wait(rt, parallel_reduce(0, 300, 16, std::vector<int>(),
-                                         [](int b, int e) {
-                                           std::vector<int> part;
-                                           for (int i = b; i < e; ++i) part.push_back(i);
-                                           return part;
-                                         },
-                                         [](std::vector<int> a, std::vector<int> b) {
-                                           a.insert(a.end(), b.begin(), b.end());
-                                           return a;
-                                         }));
+  auto v = sync_wait(rt, parallel_reduce(
+                             0, 300, 16, std::vector<int>(),
+                             [](int b, int e) {
+                               std::vector<int> part;
+                               for (int i = b; i < e; ++i) part.push_back(i);
+                               return part;
+                             },
+                             [](std::vector<int> a, std::vector<int> b) {
+                               a.insert(a.end(), b.begin(), b.end());
+                               return a;
+                             }));
   ASSERT_EQ(v.size(), 300u);
   for (int i = 0; i < 300; ++i) ASSERT_EQ(v[static_cast<std::size_t>(i)], i);
 }
@@ -236,8 +247,8 @@ TEST(ParallelRange, StressManyConcurrentReductions) {
   const int tasks = static_cast<int>(test::scaled(200, 20));
   std::vector<TaskHandle<long>> hs;
   for (int t = 0; t < tasks; ++t) {
-    hs.push_back(rt.submit(parallel_reduce(0, 1000 + t, 1 + t % 17, 0L, [](int i) { return long(i); },
-                                           [](long a, long b) { return a + b; })));
+    hs.push_back(rt.submit(parallel_reduce(
+        0, 1000 + t, 1 + t % 17, 0L, [](int i) { return long(i); }, [](long a, long b) { return a + b; })));
   }
   for (int t = 0; t < tasks; ++t) {
     long n = 1000 + t;

@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "dftracer/utils/core/detail/pending_limit.hpp"
 #include "dftracer/utils/all.hpp"
+#include "dftracer/utils/core/detail/pending_limit.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;
@@ -117,15 +117,21 @@ TEST(PendingLimit, HammerNeverExceedsTheBoundNorLosesAWake) {
       for (std::size_t i = 0; i < iterations; ++i) {
         bool got;
         switch (rng() % 3) {
-          case 0: got = limit.try_acquire(); break;
-          case 1: got = limit.acquire_for(std::chrono::microseconds(rng() % 200)); break;
-          default: limit.acquire(); got = true; break;
+          case 0:
+            got = limit.try_acquire();
+            break;
+          case 1:
+            got = limit.acquire_for(std::chrono::microseconds(rng() % 200));
+            break;
+          default:
+            limit.acquire();
+            got = true;
+            break;
         }
         if (!got) continue;
         std::uint64_t now = inside.fetch_add(1) + 1;
         std::uint64_t p = peak.load();
-        while (now > p && !peak.compare_exchange_weak(p, now)) {
-        }
+        while (now > p && !peak.compare_exchange_weak(p, now)) {}
         for (unsigned spin = rng() % 64; spin > 0; --spin) std::atomic_signal_fence(std::memory_order_seq_cst);
         if (rng() % 16 == 0) std::this_thread::yield();
         inside.fetch_sub(1);
@@ -171,8 +177,7 @@ TEST(RuntimeMaxPending, SeveralProducersNeverHoldMoreThanTheBound) {
         (void)rt.submit([&] {
           std::uint64_t now = rt.pending_limit().pending();
           std::uint64_t seen = peak.load();
-          while (now > seen && !peak.compare_exchange_weak(seen, now)) {
-          }
+          while (now > seen && !peak.compare_exchange_weak(seen, now)) {}
         });
       }
     });

@@ -128,16 +128,20 @@ TEST(Registry, SnapshotsCarryTheSubmittingTasksId) {
   Runtime rt({.threads = 2, .io_threads = 1});
   Gate gate;
   std::atomic<std::uint64_t> child_id{0}, grandchild_id{0};
-  auto parent = rt.submit([&] {
-    auto child = rt.submit([&] {
-      auto grandchild = rt.submit([] {}, "grandchild");
-      grandchild_id = grandchild.id();
-      grandchild.wait();
-      gate.wait();
-    }, "child");
-    child_id = child.id();
-    child.wait();
-  }, "parent");
+  auto parent = rt.submit(
+      [&] {
+        auto child = rt.submit(
+            [&] {
+              auto grandchild = rt.submit([] {}, "grandchild");
+              grandchild_id = grandchild.id();
+              grandchild.wait();
+              gate.wait();
+            },
+            "child");
+        child_id = child.id();
+        child.wait();
+      },
+      "parent");
   ASSERT_TRUE(wait_until([&] { return gate.arrived.load() == 1; }));
 
   auto live = rt.registry().live(10);
@@ -322,8 +326,7 @@ TEST(Registry, MemoryStaysFlatOverMillionsOfTasks) {
   EXPECT_EQ(totals.completed, totals.submitted);
   double grown_mb = (static_cast<double>(after) - static_cast<double>(before)) / (1024.0 * 1024.0);
   std::printf("RSS before %.1f MB, after %.1f MB, grown %.2f MB over %zu tasks\n",
-              static_cast<double>(before) / 1048576.0, static_cast<double>(after) / 1048576.0, grown_mb,
-              total);
+              static_cast<double>(before) / 1048576.0, static_cast<double>(after) / 1048576.0, grown_mb, total);
   // ASan keeps freed memory in quarantine; the bound applies to real builds.
   if (!test::kUnderSanitizer) EXPECT_LT(grown_mb, 4.0);
   EXPECT_EQ(rt.registry().recent().size(), 1024u);

@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
+#include "dftracer/utils/core/detail/thread_role.hpp"
+#include "dftracer/utils/core/detail/thread_start.hpp"
 #include "dftracer/utils/core/fork_join.hpp"
 #include "dftracer/utils/core/pool_hop.hpp"
 #include "dftracer/utils/core/runtime.hpp"
-#include "dftracer/utils/core/detail/thread_role.hpp"
-#include "dftracer/utils/core/detail/thread_start.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;
@@ -188,8 +188,8 @@ TEST(Reliability, TimedOutCoroutineBodyKeepsItsPoolsUntilItEnds) {
       Runtime rt(small());
       rt.set_default_task_timeout(20ms);
       auto h = rt.submit([&]() -> Task<void> {
-        co_await slow;        // suspended past its deadline
-        co_await on_io();     // and hops pools afterwards
+        co_await slow;     // suspended past its deadline
+        co_await on_io();  // and hops pools afterwards
         co_await on_compute();
         resumed = true;
       });
@@ -223,7 +223,12 @@ TEST(Reliability, ThreadStartFailureIsAnExceptionNotTerminate) {
   // Needs a spare (the awaited task waits for one of ours), which cannot
   // start: the wait goes on without one and the I/O pool still finishes it.
   auto a = rt.submit([&] {
-    auto b = rt.submit([] { std::this_thread::sleep_for(20ms); return 3; }, "b", Pool::io);
+    auto b = rt.submit(
+        [] {
+          std::this_thread::sleep_for(20ms);
+          return 3;
+        },
+        "b", Pool::io);
     return b.get();
   });
   EXPECT_EQ(a.get(), 3);

@@ -93,10 +93,11 @@ TEST(Runtime, WaitAllFromManyThreadsAtOnce) {
   (void)rt.submit([&] { gate.wait(); });
   std::atomic<int> returned{0};
   std::vector<std::thread> waiters;
-  for (int i = 0; i < 4; ++i) waiters.emplace_back([&] {
-    rt.wait_all();
-    returned.fetch_add(1);
-  });
+  for (int i = 0; i < 4; ++i)
+    waiters.emplace_back([&] {
+      rt.wait_all();
+      returned.fetch_add(1);
+    });
   std::this_thread::sleep_for(20ms);
   EXPECT_EQ(returned.load(), 0);
   gate.open();
@@ -383,7 +384,7 @@ TEST(Runtime, IdleRuntimeBurnsNoCpuAndDropsItsSpares) {
   rt.wait_all();
   ASSERT_TRUE(wait_until([&] { return rt.compute().live_threads() == 2u; }, 10s))
       << rt.compute().live_threads() << " threads still live";
-  if (test::kUnderSanitizer) return;  // CPU accounting is meaningless there
+  if (test::kUnderSanitizer) return;   // CPU accounting is meaningless there
   std::this_thread::sleep_for(100ms);  // let the last workers finish spinning
   auto before = test::process_cpu_time();
   std::this_thread::sleep_for(500ms);

@@ -58,7 +58,7 @@ TEST(Stress, MillionTasksFromFourThreadsWithNestingAndFailures) {
 
   auto runs = std::make_unique<std::atomic<std::uint8_t>[]>(total);
   for (std::size_t i = 0; i < total; ++i) runs[i].store(0, std::memory_order_relaxed);
-  std::atomic<std::uint64_t> children{0};        // submitted by tasks
+  std::atomic<std::uint64_t> children{0};         // submitted by tasks
   std::atomic<std::uint64_t> expected_failed{0};  // roots that must fail
   std::atomic<std::uint64_t> hook_calls{0};
   std::atomic<std::uint64_t> wrong{0};
@@ -117,12 +117,23 @@ TEST(Stress, MillionTasksFromFourThreadsWithNestingAndFailures) {
     const std::uint64_t r = mix(i);
     switch (static_cast<unsigned>(r % 20)) {
       case 0:
-      case 1: return false;
-      case 2: value = 1 + (r >> 8) % 4; return true;
-      case 3: value = fib_seq(static_cast<int>(3 + (r >> 8) % 6)); return true;
-      case 4: value = ((r >> 8) & 1) ? 0 : 1; return true;
-      case 5: value = 5; return true;
-      default: value = i; return true;
+      case 1:
+        return false;
+      case 2:
+        value = 1 + (r >> 8) % 4;
+        return true;
+      case 3:
+        value = fib_seq(static_cast<int>(3 + (r >> 8) % 6));
+        return true;
+      case 4:
+        value = ((r >> 8) & 1) ? 0 : 1;
+        return true;
+      case 5:
+        value = 5;
+        return true;
+      default:
+        value = i;
+        return true;
     }
   };
 
@@ -164,8 +175,8 @@ TEST(Stress, MillionTasksFromFourThreadsWithNestingAndFailures) {
   for (auto& t : threads) t.join();
   rt.wait_all();
   auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("%zu root tasks + %llu children in %.2f s\n", total,
-              static_cast<unsigned long long>(children.load()), elapsed);
+  std::printf("%zu root tasks + %llu children in %.2f s\n", total, static_cast<unsigned long long>(children.load()),
+              elapsed);
 
   EXPECT_EQ(wrong.load(), 0u);
   std::size_t not_once = 0;
@@ -275,8 +286,10 @@ TEST(Stress, ShutdownRacingWithSubmit) {
       for (auto& h : list) {
         ASSERT_TRUE(h.done()) << "iteration " << it;
         TaskStatus s = h.status();
-        if (wait) ASSERT_EQ(s, TaskStatus::completed) << "iteration " << it;
-        else ASSERT_TRUE(s == TaskStatus::completed || s == TaskStatus::cancelled) << "iteration " << it;
+        if (wait)
+          ASSERT_EQ(s, TaskStatus::completed) << "iteration " << it;
+        else
+          ASSERT_TRUE(s == TaskStatus::completed || s == TaskStatus::cancelled) << "iteration " << it;
         ++accepted_total;
       }
     }

@@ -143,7 +143,10 @@ TEST(TaskHandle, GetTwiceReturnsTheSameValueWithoutMovingIt) {
 TEST(TaskHandle, WaitForTimesOutThenSucceeds) {
   Runtime rt({.threads = 1, .io_threads = 1});
   Gate gate;
-  auto h = rt.submit([&] { gate.wait(); return 1; });
+  auto h = rt.submit([&] {
+    gate.wait();
+    return 1;
+  });
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_FALSE(h.wait_for(30ms));
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 30ms);
@@ -161,7 +164,10 @@ TEST(TaskHandle, CancelledQueuedTaskNeverRunsAndGetThrows) {
   auto blocker = rt.submit([&] { gate.wait(); });
   ASSERT_TRUE(wait_until([&] { return gate.arrived.load() == 1; }));
   std::atomic<bool> ran{false};
-  auto victim = rt.submit([&] { ran = true; return 1; });
+  auto victim = rt.submit([&] {
+    ran = true;
+    return 1;
+  });
   EXPECT_TRUE(victim.cancel());
   EXPECT_EQ(victim.status(), TaskStatus::cancelled);
   EXPECT_TRUE(victim.done());
@@ -190,7 +196,7 @@ TEST(TaskHandle, CancellingARunningTaskSetsItsCooperativeToken) {
   ASSERT_TRUE(wait_until([&] { return started.load(); }));
   EXPECT_FALSE(h.cancel());  // already running: cannot be stopped outright
   EXPECT_TRUE(h.state().cancel_requested());
-  EXPECT_EQ(h.get(), 7);     // the body saw the token and returned
+  EXPECT_EQ(h.get(), 7);  // the body saw the token and returned
   EXPECT_EQ(h.status(), TaskStatus::completed);
 }
 
@@ -219,7 +225,10 @@ TEST(TaskHandle, ThisTaskIsTheRunningTaskAndNullOutside) {
 TEST(TaskHandle, CoAwaitHandleYieldsValueOrRethrows) {
   Runtime rt({.threads = 2, .io_threads = 1});
   Gate gate;
-  auto slow = rt.submit([&] { gate.wait(); return 40; });
+  auto slow = rt.submit([&] {
+    gate.wait();
+    return 40;
+  });
   auto failing = rt.submit([]() -> int { throw std::runtime_error("nope"); });
   auto waiter = rt.submit([&]() -> Task<int> {
     int v = co_await slow;  // suspends: no thread blocked
@@ -315,8 +324,7 @@ TEST(BlockingWait, WaitOnATaskThatNeedsAnotherWorkerStartsASpare) {
     // second compute worker can, started because we block.
     auto c = rt.submit([] { return 2; });
     auto b = rt.submit([&c] { return c.get() * 10; }, "b", Pool::io);
-    for (int i = 0; i < 4000 && !b.wait_for(5ms); ++i) {
-    }
+    for (int i = 0; i < 4000 && !b.wait_for(5ms); ++i) {}
     return b.get();
   });
   EXPECT_EQ(a.get(), 20);
@@ -398,7 +406,7 @@ TEST(TaskHandle, CoroutineSeesItsOwnTaskAfterSuspendingOnAnotherPool) {
     co_await on_io();  // resumed on another pool's thread
     while (!go.load()) co_await yield_now();
     TaskState* after = co_await this_task::owner();
-    co_return before != nullptr && before == after && after->cancel_requested();
+    co_return before != nullptr&& before == after && after->cancel_requested();
   };
   auto h = rt.submit(body(), "owner-probe");
   ASSERT_TRUE(test::wait_until([&] { return started.load(); }));
@@ -416,7 +424,7 @@ TEST(TaskHandle, AwaitedAndSpawnedChildrenShareTheirTasksOwner) {
     TaskState* awaited = co_await inner();
     JoinHandle<TaskState*> spawned = co_await spawn(inner());
     TaskState* joined = co_await std::move(spawned);
-    co_return mine != nullptr && awaited == mine && joined == mine;
+    co_return mine != nullptr&& awaited == mine&& joined == mine;
   };
   EXPECT_TRUE(sync_wait(rt, outer()));
 }

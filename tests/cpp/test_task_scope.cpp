@@ -168,8 +168,7 @@ TEST(TaskScope, IsReusableAfterJoinEvenAfterAnError) {
     }());
     try {
       co_await scope.join();
-    } catch (const std::runtime_error&) {
-    }
+    } catch (const std::runtime_error&) {}
     EXPECT_FALSE(scope.stop_token().stop_requested());  // a fresh token for round 2
     for (int i = 0; i < 5; ++i) co_await scope.spawn(bump_after(done, 1));
     co_await scope.join();  // no stale error

@@ -40,8 +40,7 @@ RuntimeOptions no_watchdog(std::size_t threads) {
 // threads' spin, search and park sequence.
 void random_gap(std::minstd_rand& rng) {
   auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(rng() % 80);
-  while (std::chrono::steady_clock::now() < until) {
-  }
+  while (std::chrono::steady_clock::now() < until) {}
 }
 
 }  // namespace
@@ -131,10 +130,12 @@ TEST(Wakeups, RetiringSpareNeverStrandsAnItem) {
   const std::size_t rounds = scaled(20'000, 300);
   for (std::size_t i = 0; i < rounds; ++i) {
     std::uint32_t gap = static_cast<std::uint32_t>(rng());
-    auto io = rt.submit([gap] {
-      std::minstd_rand local(gap);
-      random_gap(local);
-    }, "io", Pool::io);
+    auto io = rt.submit(
+        [gap] {
+          std::minstd_rand local(gap);
+          random_gap(local);
+        },
+        "io", Pool::io);
     auto blocker = rt.submit([&io] { io.get(); });  // visible: a spare covers for us meanwhile
     random_gap(rng);
     auto late = rt.submit([] {});

@@ -60,9 +60,9 @@ TEST(Watchdog, TasksWithinTheirTimeoutComplete) {
   EXPECT_EQ(rt.submit([] { return 7; }).get(), 7);
   rt.set_default_task_timeout(0ns);
   EXPECT_EQ(rt.submit([] {
-              std::this_thread::sleep_for(80ms);
-              return 8;
-            }).get(),
+                std::this_thread::sleep_for(80ms);
+                return 8;
+              }).get(),
             8);
 }
 
@@ -148,12 +148,14 @@ TEST(Watchdog, ProgressShowsTheRunningTaskWithinOneInterval) {
   Gate gate;  // before the runtime: a timed-out body may still use it
   Runtime rt(fast_watchdog(1));
   auto h = rt.submit([&] { gate.wait(); }, "visible-task");
-  bool seen = wait_until([&] {
-    for (auto& w : rt.compute().workers_view()) {
-      if (w.task_name == "visible-task") return true;
-    }
-    return false;
-  }, 1s);
+  bool seen = wait_until(
+      [&] {
+        for (auto& w : rt.compute().workers_view()) {
+          if (w.task_name == "visible-task") return true;
+        }
+        return false;
+      },
+      1s);
   gate.open();
   h.get();
   EXPECT_TRUE(seen);

@@ -40,8 +40,12 @@ def _run_as_main(source: str, **names: Any) -> Dict[str, Any]:
     return namespace
 
 
-def _python_script(source: str, *args: str, timeout: float = 60.0, env: Optional[Dict[str, str]] = None,
-                  ) -> subprocess.CompletedProcess[str]:
+def _python_script(
+    source: str,
+    *args: str,
+    timeout: float = 60.0,
+    env: Optional[Dict[str, str]] = None,
+) -> subprocess.CompletedProcess[str]:
     """Runs ``source`` in a fresh interpreter and returns the finished process."""
     full_env = dict(os.environ)
     full_env.setdefault("PYTHONFAULTHANDLER", "1")

@@ -254,7 +254,9 @@ def test_in_process_workers_each_get_their_own_runtime_sized_as_asked(in_process
     assert set(result) == set(addresses)
 
     futures = {
-        address: client.submit(squares_on_worker_runtime, list(range(i * 10, i * 10 + 10)), workers=[address], pure=False)
+        address: client.submit(
+            squares_on_worker_runtime, list(range(i * 10, i * 10 + 10)), workers=[address], pure=False
+        )
         for i, address in enumerate(addresses)
     }
     for i, address in enumerate(addresses):
@@ -355,9 +357,10 @@ def test_closing_the_cluster_shuts_runtimes_down_without_hang_or_leaked_threads(
 
 def test_worker_processes_each_get_their_own_runtime() -> None:
     began = time.monotonic()
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         client.register_plugin(DFTracerUtilsDaskWorkerPlugin(threads=2, io_threads=1))
         addresses = sorted(client.scheduler_info()["workers"])
         assert len(addresses) == 2
@@ -578,9 +581,9 @@ def test_get_default_runtime_in_a_dask_task_is_that_workers_runtime(in_process_c
     assert len(set(own.values())) == 2
     for address, rt_id in own.items():
         assert client.submit(default_runtime_identity, workers=[address], pure=False).result(timeout=30) == rt_id
-        outer, nested, peeked = client.submit(
-            nested_default_runtime_identity, workers=[address], pure=False
-        ).result(timeout=30)
+        outer, nested, peeked = client.submit(nested_default_runtime_identity, workers=[address], pure=False).result(
+            timeout=30
+        )
         assert outer == nested == peeked == rt_id
     client.unregister_worker_plugin(dftdask.PLUGIN_NAME)
     assert dft.peek_default_runtime() is before
@@ -677,9 +680,19 @@ def test_progress_aggregator_keeps_the_newest_message_of_each_worker() -> None:
     def runtime_event(worker: str, started: float, seq: int, completed: int, closed: bool = False) -> Any:
         counts = dict.fromkeys(("total", "running", "blocked", "queued", "failed", "cancelled", "timed_out"), 0)
         counts["total"] = completed
-        message = {"kind": "runtime", "worker": worker, "started": started, "seq": seq, "time": 0.0,
-                   "closed": closed, "threads": 2, "io_threads": 1, "python_threads": 2,
-                   "completed": completed, **counts}
+        message = {
+            "kind": "runtime",
+            "worker": worker,
+            "started": started,
+            "seq": seq,
+            "time": 0.0,
+            "closed": closed,
+            "threads": 2,
+            "io_threads": 1,
+            "python_threads": 2,
+            "completed": completed,
+            **counts,
+        }
         return (0.0, message)
 
     agg.handle_event(runtime_event("a", 1.0, 2, completed=5))

@@ -59,7 +59,5 @@ def test_code_block_runs(doc: str, line: int, source: str, tmp_path: Path) -> No
         pytest.skip("needs the dask extra")
     script = tmp_path / "example.py"
     script.write_text(source)
-    proc = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=180
-    )
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, f"{doc}:{line} failed\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"

@@ -62,7 +62,7 @@ EXCEPTIONS = [
 ]
 if sys.version_info >= (3, 11):
     EXCEPTIONS.append(
-        pytest.param(lambda: ExceptionGroup("many", [ValueError(1), TypeError(2)]), id="ExceptionGroup")
+        pytest.param(lambda: ExceptionGroup("many", [ValueError(1), TypeError(2)]), id="ExceptionGroup")  # noqa: F821 (3.11+, guarded)
     )
 
 
@@ -106,7 +106,7 @@ def test_base_exception_in_task_comes_back_through_get_and_worker_survives(rt1, 
 
     handles = [rt1.submit(task_that_raises) for _ in range(3)]
     for h in handles:
-        with pytest.raises(BaseException):
+        with pytest.raises(BaseException):  # noqa: B017  (each raises a different base exception)
             h.get(timeout=10)
     # The single worker is still alive and running Python.
     assert rt1.submit(lambda: "alive").get(timeout=10) == "alive"
@@ -369,8 +369,8 @@ def test_exception_group_round_trips(rt):
         pytest.skip("ExceptionGroup is 3.11+")
 
     def fails():
-        raise ExceptionGroup("many", [ValueError(1), TypeError(2)])
+        raise ExceptionGroup("many", [ValueError(1), TypeError(2)])  # noqa: F821 (3.11+, guarded)
 
-    with pytest.raises(ExceptionGroup) as info:
+    with pytest.raises(ExceptionGroup) as info:  # noqa: F821 (3.11+, guarded)
         rt.submit(fails).get()
     assert [type(e) for e in info.value.exceptions] == [ValueError, TypeError]

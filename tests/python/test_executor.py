@@ -97,6 +97,7 @@ def test_map_with_buffersize_reads_the_input_lazily(ex):
 def test_shutdown_waits_for_submitted_work(rt):
     ex = rt.executor()
     done = []
+
     def work(i):
         time.sleep(0.01)
         done.append(i)
@@ -155,6 +156,7 @@ def test_cancel_and_running_follow_the_task(rt1):
     ex = rt1.executor()
     gate = threading.Event()
     started = threading.Event()
+
     def run():
         started.set()
         return gate.wait(30)

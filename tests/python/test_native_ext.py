@@ -296,7 +296,9 @@ def test_combinators_reject_bad_arguments(ext: Any, rt: dft.Runtime, any_: bool)
 
 def test_new_entries_on_an_old_table_raise_naming_both_versions(ext: Any) -> None:
     # What an extension built with the 1.1 header says on a 1.0 runtime.
-    with pytest.raises(RuntimeError, match=r"ext::when_all needs dftracer.utils C ABI 1\.1 but the installed module provides 1\.0"):
+    with pytest.raises(
+        RuntimeError, match=r"ext::when_all needs dftracer.utils C ABI 1\.1 but the installed module provides 1\.0"
+    ):
         ext.require_when_all_from_table_of(ext.V1_0_STRUCT_SIZE, 0)
     ext.require_when_all_from_table_of(ext.BUILT_STRUCT_SIZE, 1)  # the real table has it
     assert ext.V1_0_STRUCT_SIZE < ext.BUILT_STRUCT_SIZE

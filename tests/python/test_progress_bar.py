@@ -37,7 +37,9 @@ def test_a_pipe_gets_whole_lines_and_never_a_carriage_return(rt):
         return x
 
     threading.Timer(0.4, gate.set).start()
-    results = list(dft.progress(rt.map(work, range(50), name=lambda x: f"item-{x}"), desc="work", file=out, interval=0.1))
+    results = list(
+        dft.progress(rt.map(work, range(50), name=lambda x: f"item-{x}"), desc="work", file=out, interval=0.1)
+    )
     assert results == list(range(50))
     text = out.getvalue()
     assert "\r" not in text and "\x1b" not in text

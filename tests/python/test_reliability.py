@@ -16,7 +16,6 @@ import tempfile
 import textwrap
 import threading
 import time
-from pathlib import Path
 from typing import Any, List
 
 import pytest
@@ -62,7 +61,7 @@ def test_event_set_by_a_later_task_is_seen_by_a_blocked_one() -> None:
         for i in range(scaled(5_000, 200)):
             ev = threading.Event()
 
-            def waiter() -> bool:
+            def waiter(ev: threading.Event = ev) -> bool:
                 _busy_gap(rng)
                 rt.submit(ev.set)
                 return ev.wait(20)
@@ -81,7 +80,7 @@ def test_dropping_the_last_reference_inside_a_task_tears_down_cleanly() -> None:
         holder: List[Any] = [dft.Runtime(threads=2, io_threads=1, python_threads=1)]
         done = threading.Event()
 
-        def drop_it() -> str:
+        def drop_it(holder: List[Any] = holder, done: threading.Event = done) -> str:
             holder.clear()  # the last reference: ~Runtime starts here
             time.sleep(0.001)
             done.set()
@@ -234,8 +233,7 @@ def test_shutdown_returns_while_other_threads_keep_submitting(wait: bool) -> Non
 
 
 def test_global_timeout_on_queued_tasks_empties_the_queue_and_reports_no_stall() -> None:
-    rt = dft.Runtime(threads=1, io_threads=1, watchdog_interval=10, stall_threshold="200ms",
-                     starvation_threshold="60s")
+    rt = dft.Runtime(threads=1, io_threads=1, watchdog_interval=10, stall_threshold="200ms", starvation_threshold="60s")
     release = threading.Event()
     # Ignores its cancel token: the worker stays busy, so the queued tasks
     # can only leave the queue by timing out there.

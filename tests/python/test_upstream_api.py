@@ -26,10 +26,15 @@ def rt() -> Iterator[dft.Runtime]:
 # --- timeouts: upstream's keyword names, positional values, strings with units -------
 
 
-@pytest.mark.parametrize("call", [lambda rt: rt.set_default_task_timeout(ms=100),
-                                  lambda rt: rt.set_default_task_timeout(100),
-                                  lambda rt: rt.set_default_task_timeout("100ms"),
-                                  lambda rt: rt.set_default_task_timeout(ms="0.1s")])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda rt: rt.set_default_task_timeout(ms=100),
+        lambda rt: rt.set_default_task_timeout(100),
+        lambda rt: rt.set_default_task_timeout("100ms"),
+        lambda rt: rt.set_default_task_timeout(ms="0.1s"),
+    ],
+)
 def test_default_task_timeout_by_keyword_position_or_unit(rt: dft.Runtime, call) -> None:
     call(rt)
     with pytest.raises(dft.TaskTimeoutError, match="100 ms"):
@@ -38,10 +43,15 @@ def test_default_task_timeout_by_keyword_position_or_unit(rt: dft.Runtime, call)
     assert rt.submit(time.sleep, 0.2).get() is None
 
 
-@pytest.mark.parametrize("call", [lambda rt: rt.set_timeout(global_ms=100),
-                                  lambda rt: rt.set_timeout(100),
-                                  lambda rt: rt.set_timeout("100ms"),
-                                  lambda rt: rt.set_timeout(global_ms="0.1s")])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda rt: rt.set_timeout(global_ms=100),
+        lambda rt: rt.set_timeout(100),
+        lambda rt: rt.set_timeout("100ms"),
+        lambda rt: rt.set_timeout(global_ms="0.1s"),
+    ],
+)
 def test_global_timeout_by_keyword_position_or_unit(rt: dft.Runtime, call) -> None:
     gate = threading.Event()
     running = rt.submit(gate.wait, 5)
@@ -104,23 +114,39 @@ def test_public_namespace_is_all_plus_submodules() -> None:
     not_modules = [
         name
         for name in extra
-        if not (isinstance(getattr(dft, name), types.ModuleType) and getattr(dft, name).__name__ == f"dftracer.utils.{name}")
+        if not (
+            isinstance(getattr(dft, name), types.ModuleType) and getattr(dft, name).__name__ == f"dftracer.utils.{name}"
+        )
     ]
     assert not not_modules, not_modules
 
 
 def test_module_level_functions_of_the_api_document_are_exported() -> None:
-    for name in ("get_default_runtime", "peek_default_runtime", "set_default_runtime",
-                 "set_log_level", "get_log_level", "set_log_color", "Runtime", "TaskHandle"):
+    for name in (
+        "get_default_runtime",
+        "peek_default_runtime",
+        "set_default_runtime",
+        "set_log_level",
+        "get_log_level",
+        "set_log_color",
+        "Runtime",
+        "TaskHandle",
+    ):
         assert name in dft.__all__, name
         assert callable(getattr(dft, name))
 
 
 @pytest.mark.parametrize(
     "module_name",
-    ["dftracer.utils.runtime", "dftracer.utils.task_handle", "dftracer.utils.default_runtime",
-     "dftracer.utils.logging_control", "dftracer.utils.progress_types", "dftracer.utils.dask",
-     "dftracer.utils.dask_progress"],
+    [
+        "dftracer.utils.runtime",
+        "dftracer.utils.task_handle",
+        "dftracer.utils.default_runtime",
+        "dftracer.utils.logging_control",
+        "dftracer.utils.progress_types",
+        "dftracer.utils.dask",
+        "dftracer.utils.dask_progress",
+    ],
 )
 def test_each_modules_all_names_its_public_definitions(module_name: str) -> None:
     if module_name.endswith("dask") or module_name.endswith("dask_progress"):

@@ -240,8 +240,21 @@ def test_cancel_queued_task_never_runs_and_cancelled_is_visible_inside() -> None
 
 @pytest.mark.parametrize(
     "value,ok",
-    [(250, True), (0.5, True), ("250ms", True), ("30s", True), ("5m", True), ("1h", True), ("100", True),
-     (None, True), (-1, False), ("-5s", False), (float("nan"), False), ("soon", False), ("10 parsecs", False)],
+    [
+        (250, True),
+        (0.5, True),
+        ("250ms", True),
+        ("30s", True),
+        ("5m", True),
+        ("1h", True),
+        ("100", True),
+        (None, True),
+        (-1, False),
+        ("-5s", False),
+        (float("nan"), False),
+        ("soon", False),
+        ("10 parsecs", False),
+    ],
 )
 def test_durations_parse_and_reject(rt: dft.Runtime, value: Any, ok: bool) -> None:
     if ok:

@@ -16,9 +16,7 @@ The public namespace is what ``__all__`` names, plus the submodules.
 from pathlib import Path as _Path
 
 from dftracer.utils import _core
-from dftracer.utils._core import RuntimeFullError, TaskTimeoutError, _NativeTaskHandle
-from dftracer.utils.default_runtime import get_default_runtime, peek_default_runtime, set_default_runtime
-from dftracer.utils.logging_control import get_log_level, set_log_color, set_log_level
+from dftracer.utils._core import RuntimeFullError, TaskTimeoutError
 from dftracer.utils.completion import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
@@ -27,7 +25,9 @@ from dftracer.utils.completion import (
     as_completed,
     wait,
 )
+from dftracer.utils.default_runtime import get_default_runtime, peek_default_runtime, set_default_runtime
 from dftracer.utils.executor import RuntimeExecutor
+from dftracer.utils.logging_control import get_log_level, set_log_color, set_log_level
 from dftracer.utils.mapping import MapIterator
 from dftracer.utils.progress_bar import progress
 from dftracer.utils.runtime import Runtime

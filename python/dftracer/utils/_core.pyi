@@ -7,7 +7,7 @@ view, wrapped by :class:`dftracer.utils.Runtime` and
 :class:`dftracer.utils.TaskHandle`.
 """
 
-from typing import Any, Callable, Final, Mapping, Optional, Tuple, Union, final
+from typing import Any, Callable, Final, Optional, Tuple, Union, final
 
 from dftracer.utils.progress_types import Progress
 
@@ -172,8 +172,10 @@ def report_progress(completed: int, total: int) -> None: ...
 def current_task_id() -> int: ...
 def current_runtime_id() -> int:
     """The runtime_id of the runtime whose worker (compute, I/O or temporary) runs this code; 0 elsewhere."""
+
 def default_thread_count() -> int:
     """The compute thread count threads=0 resolves to (DFTRACER_UTILS_THREADS or the usable CPUs)."""
+
 def derive_task_name(fn: object) -> str:
     """The default task name for a callable (see dftracer.utils.naming)."""
 

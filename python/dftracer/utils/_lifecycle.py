@@ -106,8 +106,7 @@ def _shutdown_all_at_exit() -> None:
                 _abandon_at_exit(
                     runtime,
                     native,
-                    f"when the interpreter exit grace period (DFTRACER_UTILS_EXIT_GRACE={EXIT_GRACE_SECONDS:g}s) "
-                    "ended",
+                    f"when the interpreter exit grace period (DFTRACER_UTILS_EXIT_GRACE={EXIT_GRACE_SECONDS:g}s) ended",
                 )
             pending.pop(0)
     except KeyboardInterrupt:

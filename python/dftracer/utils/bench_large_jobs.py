@@ -175,8 +175,17 @@ def _run_case(case: str, runner: str, n: int, threads: int, folder: Optional[str
 
 
 def _measure(case: str, runner: str, n: int, threads: int, folder: Path) -> Dict[str, Any]:
-    cmd = [sys.executable, "-m", "dftracer.utils.bench_large_jobs", "--child", case, runner,
-           str(n), str(threads), str(folder) if case == "files" else ""]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dftracer.utils.bench_large_jobs",
+        "--child",
+        case,
+        runner,
+        str(n),
+        str(threads),
+        str(folder) if case == "files" else "",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
@@ -220,13 +229,19 @@ def run_large_jobs(
                         prev["peak_rss_mib"] = max(prev["peak_rss_mib"], r["peak_rss_mib"])
             for runner in RUNNERS:
                 if runner not in best:
-                    results.append(LargeJobResult(label, runner, n, float("nan"), float("nan"), float("nan"),
-                                                  "skipped: pip install joblib"))
+                    results.append(
+                        LargeJobResult(
+                            label, runner, n, float("nan"), float("nan"), float("nan"), "skipped: pip install joblib"
+                        )
+                    )
                     continue
                 r = best[runner]
                 if "error" in r:
-                    results.append(LargeJobResult(label, runner, n, float("nan"), float("nan"), float("nan"),
-                                                  "failed: " + r["error"]))
+                    results.append(
+                        LargeJobResult(
+                            label, runner, n, float("nan"), float("nan"), float("nan"), "failed: " + r["error"]
+                        )
+                    )
                     continue
                 note = ""
                 if runner == RUNNERS[1] and case == "tiny_chunked":
@@ -235,8 +250,11 @@ def run_large_jobs(
                     note = "eager: all futures at once"
                 elif runner == RUNNERS[2]:
                     note = f"batch_size={CHUNK}" if case == "tiny_chunked" else "batch_size=auto"
-                results.append(LargeJobResult(label, runner, r["items"], r["seconds"], r["peak_rss_mib"],
-                                              r["baseline_rss_mib"], note))
+                results.append(
+                    LargeJobResult(
+                        label, runner, r["items"], r["seconds"], r["peak_rss_mib"], r["baseline_rss_mib"], note
+                    )
+                )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return results
@@ -267,7 +285,9 @@ def _child(argv: List[str]) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--child", nargs=5, metavar=("CASE", "RUNNER", "N", "THREADS", "FOLDER"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=5, metavar=("CASE", "RUNNER", "N", "THREADS", "FOLDER"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)

@@ -117,7 +117,7 @@ def bench_gil_releasing_scaling(n_tasks: int, repeats: int) -> List[BenchResult]
     results = []
     for threads in (1, 2):
 
-        def once(pool: _Pool) -> float:
+        def once(pool: _Pool, threads: int = threads) -> float:
             with pool.make(threads) as p:
                 t0 = time.perf_counter()
                 for h in [p.submit(_gil_free_work, buf) for _ in range(n_tasks)]:
@@ -163,8 +163,13 @@ def bench_nested(threads: int, parents: int, children: int) -> BenchResult:
                 f.result()
             return (time.perf_counter() - t0) * 1e3
 
-    return BenchResult(f"nested: {parents} parents x {children} children", "ms", _best_of(3, ours_once),
-                       _best_of(3, peer_once), "ThreadPoolExecutor (2 pools)")
+    return BenchResult(
+        f"nested: {parents} parents x {children} children",
+        "ms",
+        _best_of(3, ours_once),
+        _best_of(3, peer_once),
+        "ThreadPoolExecutor (2 pools)",
+    )
 
 
 def bench_worker_side_cost(n: int) -> BenchResult:

@@ -132,14 +132,20 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  module:       {_core.__file__}")
     print(f"  build:        {_core.build_type}, {_core.compiler}")
     print(f"  python:       {sys.version.split()[0]}")
-    print(f"  threads=0 ->  {_core.default_thread_count()} compute threads "
-          f"(DFTRACER_UTILS_THREADS={os.environ.get('DFTRACER_UTILS_THREADS', 'unset')})")
+    print(
+        f"  threads=0 ->  {_core.default_thread_count()} compute threads "
+        f"(DFTRACER_UTILS_THREADS={os.environ.get('DFTRACER_UTILS_THREADS', 'unset')})"
+    )
     io_threads = _io_threads_from_environment() or _core.default_thread_count()
-    print(f"  io_threads=0 -> {io_threads} I/O threads "
-          f"(DFTRACER_UTILS_IO_THREADS={os.environ.get('DFTRACER_UTILS_IO_THREADS', 'unset')})")
-    print(f"  log level:    {get_log_level()} "
-          f"(DFTRACER_UTILS_LOG_LEVEL={os.environ.get('DFTRACER_UTILS_LOG_LEVEL', 'unset')}, "
-          f"DFTRACER_UTILS_LOG_FILE={os.environ.get('DFTRACER_UTILS_LOG_FILE', 'unset')})")
+    print(
+        f"  io_threads=0 -> {io_threads} I/O threads "
+        f"(DFTRACER_UTILS_IO_THREADS={os.environ.get('DFTRACER_UTILS_IO_THREADS', 'unset')})"
+    )
+    print(
+        f"  log level:    {get_log_level()} "
+        f"(DFTRACER_UTILS_LOG_LEVEL={os.environ.get('DFTRACER_UTILS_LOG_LEVEL', 'unset')}, "
+        f"DFTRACER_UTILS_LOG_FILE={os.environ.get('DFTRACER_UTILS_LOG_FILE', 'unset')})"
+    )
     print(f"  C ABI:        {'yes' if hasattr(_core, '_C_API') else 'not built'}")
     print(f"  dask:         {'installed' if importlib.util.find_spec('distributed') else 'not installed'}")
     print(f"  tqdm:         {'installed' if importlib.util.find_spec('tqdm') else 'not installed'}")
@@ -147,8 +153,9 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dftracer.utils", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m dftracer.utils", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="index synthetic trace files in parallel (the main job)")
@@ -165,8 +172,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     bench.add_argument("--quick", action="store_true", help="small sizes, under 30 s")
     bench.add_argument("--threads", type=int, default=2, help="worker threads for both sides (default 2)")
     bench.add_argument("--json", help="also write the figures to this JSON file")
-    bench.add_argument("--large-jobs", action="store_true",
-                       help="Runtime.map vs ThreadPoolExecutor.map vs joblib: 1M tiny items, 2,000 small files")
+    bench.add_argument(
+        "--large-jobs",
+        action="store_true",
+        help="Runtime.map vs ThreadPoolExecutor.map vs joblib: 1M tiny items, 2,000 small files",
+    )
     bench.set_defaults(run=_bench)
 
     info = sub.add_parser("info", help="version, build and the sizes it would pick")

@@ -100,6 +100,7 @@ _PUBLISHER_ATTR = "_dftracer_utils_progress_publisher"
 # waiting (it keeps waiting: the worker must not close with live threads).
 _TEARDOWN_WARN_SECONDS = 10.0
 
+
 class RuntimeSummary(ProgressTotals):
     """One worker's runtime as :func:`cluster_progress` reports it: the
     sizes in use, the totals of :meth:`Runtime.get_progress` and its compute

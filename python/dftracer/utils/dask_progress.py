@@ -261,7 +261,10 @@ class ProgressAggregator:
     """
 
     def __init__(
-        self, client: "Client", callback: Optional[Callable[[ClusterProgress], None]] = None, topic: str = PROGRESS_TOPIC
+        self,
+        client: "Client",
+        callback: Optional[Callable[[ClusterProgress], None]] = None,
+        topic: str = PROGRESS_TOPIC,
     ) -> None:
         self._client = client
         self._callback = callback

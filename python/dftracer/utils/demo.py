@@ -69,7 +69,16 @@ def generate_traces(folder: Path, files: int, events_per_file: int, seed: int = 
             cat = rng.choices(categories, weights)[0]
             name = rng.choice(_CATEGORIES[cat])
             dur = rng.randrange(1, 500)
-            event = {"id": i, "name": name, "cat": cat, "pid": pid, "tid": pid + rng.randrange(4), "ts": ts, "dur": dur, "ph": "X"}
+            event = {
+                "id": i,
+                "name": name,
+                "cat": cat,
+                "pid": pid,
+                "tid": pid + rng.randrange(4),
+                "ts": ts,
+                "dur": dur,
+                "ph": "X",
+            }
             if name in ("read", "write", "fread", "fwrite"):
                 event["args"] = {"size": rng.randrange(1, 1 << 20), "fname": f"/data/shard-{rng.randrange(64)}.bin"}
             lines.append(json.dumps(event, separators=(",", ":")))

@@ -128,7 +128,7 @@ def _add_note(exc: BaseException, note: str) -> None:
     if add_note is not None:
         add_note(note)
     else:  # shown by 3.11+ tracebacks only, but readable everywhere
-        setattr(exc, "__notes__", [*getattr(exc, "__notes__", []), note])
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]
 
 
 # Items a chunk runs between two looks at its cancel token.

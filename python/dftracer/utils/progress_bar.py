@@ -279,7 +279,9 @@ def _iterate(
             close()
 
 
-def wait_all_with_progress(runtime: "Runtime", file: Optional[IO[str]] = None, interval: Optional[float] = None) -> None:
+def wait_all_with_progress(
+    runtime: "Runtime", file: Optional[IO[str]] = None, interval: Optional[float] = None
+) -> None:
     """The waiting loop of ``Runtime.wait_all(progress=True)``: done counts
     tasks finished since the call, total adds those still pending (it grows
     when tasks submit more)."""

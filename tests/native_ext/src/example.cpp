@@ -185,7 +185,7 @@ struct Gate {
 
 // values[i] once gates[i] opens (fails instead when i == fail_at).
 std::vector<ext::TaskRef> gated_inputs(const ext::Runtime& rt, const std::vector<std::int64_t>& values,
-                                    const std::vector<std::shared_ptr<Gate>>& gates, int fail_at) {
+                                       const std::vector<std::shared_ptr<Gate>>& gates, int fail_at) {
   if (values.size() != gates.size()) throw std::invalid_argument("one gate per value");
   std::vector<ext::TaskRef> inputs;
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -353,8 +353,7 @@ PYBIND11_MODULE(dftracer_native_example, m) {
   m.def("when_all_of", &when_all_of, py::arg("runtime"), py::arg("values"), py::arg("gates"), py::arg("fail_at") = -1);
   m.def("fan_out_sum", &fan_out_sum, py::arg("runtime"), py::arg("n"), py::arg("parts") = 8);
   m.def("first_via_coroutine", &first_via_coroutine, py::arg("runtime"), py::arg("values"), py::arg("gates"));
-  m.def("combinator_status", &combinator_status, py::arg("runtime"), py::arg("other"), py::arg("what"),
-        py::arg("any"));
+  m.def("combinator_status", &combinator_status, py::arg("runtime"), py::arg("other"), py::arg("what"), py::arg("any"));
   m.def("require_when_all_from_table_of", &require_when_all_from_table_of, py::arg("size"), py::arg("minor"));
   m.attr("C_API_MAJOR") = DFT_C_API_MAJOR;
   m.attr("C_API_MINOR") = DFT_C_API_MINOR;

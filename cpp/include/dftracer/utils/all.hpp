@@ -18,4 +18,5 @@
 #include "dftracer/utils/core/task_handle.hpp"
 #include "dftracer/utils/core/task_scope.hpp"
 #include "dftracer/utils/core/task_state.hpp"
+#include "dftracer/utils/core/watchdog.hpp"
 #include "dftracer/utils/core/when_any.hpp"

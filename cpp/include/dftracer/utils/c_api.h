@@ -149,8 +149,7 @@ typedef struct dft_c_api {
 
 /* True when the table `api` (a const dft_c_api*) has the entry `member`:
  * the exporting module's table is at least that long. */
-#define DFT_C_API_HAS(api, member) \
-  ((api)->struct_size >= offsetof(dft_c_api, member) + sizeof(((dft_c_api*)0)->member))
+#define DFT_C_API_HAS(api, member) ((api)->struct_size >= offsetof(dft_c_api, member) + sizeof(((dft_c_api*)0)->member))
 
 #ifdef __cplusplus
 }

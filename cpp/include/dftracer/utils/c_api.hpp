@@ -59,8 +59,8 @@ inline const dft_c_api* import_api(std::uint16_t expected_major = DFT_C_API_MAJO
   }
   if (t->major != expected_major) {
     throw Error(DFT_ERROR, "dftracer.utils provides C ABI major version " + std::to_string(t->major) +
-                               " but this extension was built for major version " +
-                               std::to_string(expected_major) + "; rebuild the extension against it");
+                               " but this extension was built for major version " + std::to_string(expected_major) +
+                               "; rebuild the extension against it");
   }
   return t;
 }
@@ -78,8 +78,7 @@ inline void check(dft_status status) {
 
 // Throws unless `table` has the entry ending at `entry_end` (offsetof plus
 // size), i.e. was exported by C ABI `needed_minor` or later.
-inline void require_entry(const dft_c_api& table, std::size_t entry_end, std::uint16_t needed_minor,
-                          const char* what) {
+inline void require_entry(const dft_c_api& table, std::size_t entry_end, std::uint16_t needed_minor, const char* what) {
   if (table.struct_size >= entry_end) return;
   throw Error(DFT_ERROR, std::string(what) + " needs dftracer.utils C ABI " + std::to_string(DFT_C_API_MAJOR) + "." +
                              std::to_string(needed_minor) + " but the installed module provides " +
@@ -230,8 +229,7 @@ namespace detail {
 // What a task callable returns; it may take a TaskContext& or nothing.
 template <class F>
 using task_result_t = typename std::conditional_t<std::is_invocable_v<F&, TaskContext&>,
-                                                  std::invoke_result<F&, TaskContext&>,
-                                                  std::invoke_result<F&>>::type;
+                                                  std::invoke_result<F&, TaskContext&>, std::invoke_result<F&>>::type;
 
 template <class F>
 dft_status complete_from(dft_task* task, F& fn) {

@@ -28,9 +28,9 @@
 #include "dftracer/utils/core/detail/chase_lev_deque.hpp"
 #include "dftracer/utils/core/detail/idle_coordinator.hpp"
 #include "dftracer/utils/core/detail/injection_queue.hpp"
-#include "dftracer/utils/core/task_status.hpp"
 #include "dftracer/utils/core/detail/work_item.hpp"
 #include "dftracer/utils/core/detail/worker_slot.hpp"
+#include "dftracer/utils/core/task_status.hpp"
 
 namespace dftracer::utils {
 
@@ -39,7 +39,7 @@ namespace dftracer::utils {
 std::size_t resolve_thread_count(std::size_t requested);
 
 struct ExecutorOptions {
-  std::size_t threads = 0;             // 0: resolve_thread_count(0)
+  std::size_t threads = 0;                  // 0: resolve_thread_count(0)
   std::size_t max_temporary_workers = 256;  // RuntimeOptions passes its own (runtime_defaults.hpp)
   std::string name = "compute";
   // Opaque back pointer for the owner (the Runtime), see Executor::owner().
@@ -130,9 +130,7 @@ class Executor {
   bool add_temporary_worker();
   // Temporary workers alive now.
   std::size_t temporary_workers_live() const noexcept;
-  std::size_t temporary_workers_started() const noexcept {
-    return temporary_started_.load(std::memory_order_relaxed);
-  }
+  std::size_t temporary_workers_started() const noexcept { return temporary_started_.load(std::memory_order_relaxed); }
   // Spares the system refused to start (thread limits).
   std::size_t temporary_worker_start_failures() const noexcept {
     return temporary_start_failures_.load(std::memory_order_relaxed);
@@ -171,8 +169,8 @@ class Executor {
   std::atomic<std::size_t> temporary_start_failures_{0};
   std::atomic<bool> stopped_{false};
   std::atomic<std::uint32_t> schedulers_inside_{0};  // threads inside schedule_external
-  std::uint64_t fork_generation_;  // the process generation we were made in (see worker_main)
-  std::mutex temporary_mu_;  // serialises slot reuse and thread start/join of temporary workers
+  std::uint64_t fork_generation_;                    // the process generation we were made in (see worker_main)
+  std::mutex temporary_mu_;                          // serialises slot reuse and thread start/join of temporary workers
 };
 
 }  // namespace dftracer::utils

@@ -296,10 +296,11 @@ Task<std::tuple<detail::Settled<Ts>...>> when_all(Task<Ts>... tasks) {
     }
   };
   // Newest first, so each join finds its child at the bottom of our deque.
-  co_await [&]<std::size_t... I>(std::index_sequence<I...>) -> Task<void> {
+  co_await [&]<std::size_t... I>(std::index_sequence<I...>)->Task<void> {
     constexpr std::size_t last = sizeof...(Ts) - 1;
     (co_await join_one(std::get<last - I>(joins), std::get<last - I>(values)), ...);
-  }(std::index_sequence_for<Ts...>{});
+  }
+  (std::index_sequence_for<Ts...>{});
   if (first) std::rethrow_exception(first);
   co_return std::apply([](auto&... v) { return std::make_tuple(std::move(*v)...); }, values);
 }
@@ -322,10 +323,11 @@ Task<std::tuple<Outcome<Ts>...>> when_all_settled(Task<Ts>... tasks) {
     }
   };
   // Newest first, so each join finds its child at the bottom of our deque.
-  co_await [&]<std::size_t... I>(std::index_sequence<I...>) -> Task<void> {
+  co_await [&]<std::size_t... I>(std::index_sequence<I...>)->Task<void> {
     constexpr std::size_t last = sizeof...(Ts) - 1;
     (co_await settle_one(std::get<last - I>(joins), std::get<last - I>(out)), ...);
-  }(std::index_sequence_for<Ts...>{});
+  }
+  (std::index_sequence_for<Ts...>{});
   co_return out;
 }
 

@@ -145,9 +145,9 @@ Task<void> for_range(I b, I e, RangeSize<I> grain, F& fn, RangeFailure& failure)
 // Calls fn(i) for every i in [begin, end), or fn(b, e) for pieces covering
 // it, in parallel. See the top of this file.
 template <RangeIndex B, RangeIndex E, class F>
-  requires std::is_invocable_v<F&, std::common_type_t<B, E>> ||
-           std::is_invocable_v<F&, std::common_type_t<B, E>, std::common_type_t<B, E>>
-Task<void> parallel_for(B begin, E end, std::size_t grain, F fn) {
+requires std::is_invocable_v<F&, std::common_type_t<B, E>> ||
+    std::is_invocable_v<F&, std::common_type_t<B, E>, std::common_type_t<B, E>>
+        Task<void> parallel_for(B begin, E end, std::size_t grain, F fn) {
   using I = std::common_type_t<B, E>;
   I b = static_cast<I>(begin), e = static_cast<I>(end);
   if (!(b < e)) co_return;

@@ -48,8 +48,7 @@ V reduce_piece(I b, I e, const V& identity, Map& map, Reduce& reduce) {
 }
 
 template <class I, class V, class Map, class Reduce>
-Task<V> reduce_range(I b, I e, RangeSize<I> grain, const V& identity, Map& map, Reduce& reduce,
-                     RangeFailure& failure) {
+Task<V> reduce_range(I b, I e, RangeSize<I> grain, const V& identity, Map& map, Reduce& reduce, RangeFailure& failure) {
   PendingJoins<V, I> upper;  // see parallel_for.hpp
   while (range_size(b, e) > grain && !failure.stopped()) {
     I mid = range_mid(b, e);

@@ -25,9 +25,7 @@ struct PoolHop {
     return target == Pool::io ? &rt->io() : &rt->compute();
   }
   bool await_ready() const { return Executor::current() == target_executor(); }
-  void await_suspend(std::coroutine_handle<> h) const {
-    target_executor()->schedule_external(WorkItem::coroutine(h));
-  }
+  void await_suspend(std::coroutine_handle<> h) const { target_executor()->schedule_external(WorkItem::coroutine(h)); }
   void await_resume() const noexcept {}
 };
 }  // namespace detail

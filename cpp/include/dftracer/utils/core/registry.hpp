@@ -32,8 +32,8 @@ struct TaskSnapshot {
   std::int64_t end_ns = 0;    // 0: not finished
   std::uint64_t total_subtasks = 0;
   std::uint64_t completed_subtasks = 0;
-  std::uint64_t parent_id = 0;       // 0: submitted from outside any task
-  const char* location = nullptr;    // TaskState::location(); null: unknown
+  std::uint64_t parent_id = 0;     // 0: submitted from outside any task
+  const char* location = nullptr;  // TaskState::location(); null: unknown
 };
 
 struct ErrorRecord {

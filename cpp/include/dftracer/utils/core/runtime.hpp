@@ -26,9 +26,10 @@
 #include <utility>
 
 #include "dftracer/utils/core/detail/callback_thread.hpp"
+#include "dftracer/utils/core/detail/pending_limit.hpp"
+#include "dftracer/utils/core/detail/zero_wait_counter.hpp"
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
-#include "dftracer/utils/core/detail/pending_limit.hpp"
 #include "dftracer/utils/core/registry.hpp"
 #include "dftracer/utils/core/runtime_defaults.hpp"
 #include "dftracer/utils/core/task.hpp"
@@ -37,7 +38,6 @@
 #include "dftracer/utils/core/task_kinds.hpp"
 #include "dftracer/utils/core/task_state.hpp"
 #include "dftracer/utils/core/watchdog.hpp"
-#include "dftracer/utils/core/detail/zero_wait_counter.hpp"
 
 namespace dftracer::utils {
 
@@ -88,8 +88,8 @@ class Runtime final : public TaskHost {
 
   // A plain callable, or one returning Task<T> (a coroutine lambda).
   template <class F>
-    requires std::invocable<std::decay_t<F>&>
-  auto submit(F&& fn, std::string name = {}, Pool pool = Pool::compute) {
+  requires std::invocable < std::decay_t<F>
+  & > auto submit(F&& fn, std::string name = {}, Pool pool = Pool::compute) {
     using R = std::invoke_result_t<std::decay_t<F>&>;
     if constexpr (is_task_v<R>) {
       // Not submit(fn()): the coroutine reaches its captures through the

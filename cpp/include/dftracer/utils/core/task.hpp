@@ -14,8 +14,8 @@
 
 #include <atomic>
 #include <cassert>
-#include <cstdint>
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <new>
@@ -118,7 +118,7 @@ struct Promise : PromiseBase {
   Task<T> get_return_object() noexcept;
   void unhandled_exception() noexcept { error = std::current_exception(); }
   template <class U>
-    requires std::is_convertible_v<U&&, T>
+  requires std::is_convertible_v<U&&, T>
   void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
     ::new (static_cast<void*>(std::addressof(value))) T(std::forward<U>(v));
     has_value = true;

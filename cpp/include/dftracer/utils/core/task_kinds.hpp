@@ -70,7 +70,9 @@ class CallableTaskState final : public TypedTaskState<R> {
         this->set_value(std::move(value));
       }
       this->finish_success();
-    } DFTRACER_RETHROW_FORCED_UNWIND catch (...) {
+    } catch (const detail::ForcedUnwind&) {
+      throw;
+    } catch (...) {
       fn_.reset();
       this->finish_failure(std::current_exception());
     }
@@ -132,7 +134,9 @@ class CoroutineTaskState final : public TypedTaskState<T> {
         self->set_value(std::move(value));
       }
       self->finish_success();
-    } DFTRACER_RETHROW_FORCED_UNWIND catch (...) {
+    } catch (const detail::ForcedUnwind&) {
+      throw;
+    } catch (...) {
       self->task_ = Task<T>();
       self->finish_failure(std::current_exception());
     }

@@ -125,8 +125,9 @@ class TaskScope {
   ~TaskScope() {
     // acquire: pairs with the children's decrements.
     std::size_t unjoined = st_->pending.load(std::memory_order_acquire) - 1;
-    assert(unjoined == 0 && "TaskScope destroyed with unjoined children: co_await scope.join() on every path, "
-                            "or use with_task_scope");
+    assert(unjoined == 0 &&
+           "TaskScope destroyed with unjoined children: co_await scope.join() on every path, "
+           "or use with_task_scope");
     if (unjoined != 0) st_->stop.request_stop();
   }
 

@@ -36,9 +36,9 @@
 #include <optional>
 #include <string>
 
+#include "dftracer/utils/core/detail/work_item.hpp"
 #include "dftracer/utils/core/task_host.hpp"
 #include "dftracer/utils/core/task_status.hpp"
-#include "dftracer/utils/core/detail/work_item.hpp"
 
 namespace dftracer::utils {
 
@@ -113,19 +113,13 @@ class TaskState : public QueueEntry {
   void set_deadline_ns(std::int64_t deadline) noexcept { deadline_ns_.store(deadline, std::memory_order_relaxed); }
 
   // Subtask progress, reported by the task itself.
-  void set_total_subtasks(std::uint64_t total) noexcept {
-    total_subtasks_.store(total, std::memory_order_relaxed);
-  }
+  void set_total_subtasks(std::uint64_t total) noexcept { total_subtasks_.store(total, std::memory_order_relaxed); }
   void add_completed_subtasks(std::uint64_t n = 1) noexcept {
     completed_subtasks_.fetch_add(n, std::memory_order_relaxed);
   }
-  void set_completed_subtasks(std::uint64_t n) noexcept {
-    completed_subtasks_.store(n, std::memory_order_relaxed);
-  }
+  void set_completed_subtasks(std::uint64_t n) noexcept { completed_subtasks_.store(n, std::memory_order_relaxed); }
   std::uint64_t total_subtasks() const noexcept { return total_subtasks_.load(std::memory_order_relaxed); }
-  std::uint64_t completed_subtasks() const noexcept {
-    return completed_subtasks_.load(std::memory_order_relaxed);
-  }
+  std::uint64_t completed_subtasks() const noexcept { return completed_subtasks_.load(std::memory_order_relaxed); }
 
   // Who runs it (the Runtime), or null before submit.
   TaskHost* host() const noexcept { return host_; }
@@ -172,9 +166,7 @@ class TaskState : public QueueEntry {
   // every other one.
   bool finish_success() { return finish(TaskStatus::completed, nullptr); }
   bool finish_failure(std::exception_ptr error) { return finish(TaskStatus::failed, std::move(error)); }
-  bool finish_timed_out(std::exception_ptr error) {
-    return finish(TaskStatus::timed_out, std::move(error));
-  }
+  bool finish_timed_out(std::exception_ptr error) { return finish(TaskStatus::timed_out, std::move(error)); }
   // Asks a running body to stop (cooperative).
   void request_cancel() noexcept { cancel_requested_.store(true, std::memory_order_relaxed); }
 

@@ -12,19 +12,23 @@ enum class TaskStatus : std::uint8_t { queued, running, completed, failed, cance
 
 constexpr std::string_view to_string(TaskStatus s) noexcept {
   switch (s) {
-    case TaskStatus::queued: return "queued";
-    case TaskStatus::running: return "running";
-    case TaskStatus::completed: return "completed";
-    case TaskStatus::failed: return "failed";
-    case TaskStatus::cancelled: return "cancelled";
-    case TaskStatus::timed_out: return "timed_out";
+    case TaskStatus::queued:
+      return "queued";
+    case TaskStatus::running:
+      return "running";
+    case TaskStatus::completed:
+      return "completed";
+    case TaskStatus::failed:
+      return "failed";
+    case TaskStatus::cancelled:
+      return "cancelled";
+    case TaskStatus::timed_out:
+      return "timed_out";
   }
   return "unknown";
 }
 
-constexpr bool is_final(TaskStatus s) noexcept {
-  return s != TaskStatus::queued && s != TaskStatus::running;
-}
+constexpr bool is_final(TaskStatus s) noexcept { return s != TaskStatus::queued && s != TaskStatus::running; }
 
 // The name of a task submitted without one: formatted when read, never at
 // submit (it cost ~200 instructions per task, and most names are never read).

@@ -226,20 +226,19 @@ Task<AnyResult<T>> when_any(std::vector<Task<T>> tasks) {
 
 // Variadic form, tasks of any result types.
 template <class... Ts>
-  requires(sizeof...(Ts) > 0)
-Task<AnyOf<Ts...>> when_any(std::stop_source stop, Task<Ts>... tasks) {
+requires(sizeof...(Ts) > 0) Task<AnyOf<Ts...>> when_any(std::stop_source stop, Task<Ts>... tasks) {
   using V = std::variant<detail::Settled<Ts>...>;
   std::vector<Task<V>> wrapped;
   wrapped.reserve(sizeof...(Ts));
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (wrapped.push_back(detail::as_alternative<I, V>(std::move(tasks))), ...);
-  }(std::index_sequence_for<Ts...>{});
+  }
+  (std::index_sequence_for<Ts...>{});
   AnyResult<V> r = co_await when_any(std::move(stop), std::move(wrapped));
   co_return AnyOf<Ts...>{r.index, std::move(r.value)};
 }
 template <class... Ts>
-  requires(sizeof...(Ts) > 0)
-Task<AnyOf<Ts...>> when_any(Task<Ts>... tasks) {
+requires(sizeof...(Ts) > 0) Task<AnyOf<Ts...>> when_any(Task<Ts>... tasks) {
   return when_any(std::stop_source(std::nostopstate), std::move(tasks)...);
 }
 

@@ -9,7 +9,7 @@
 // `top` and `bottom` in steal(). We write those as seq_cst operations on the
 // atomics themselves instead of standalone fences: on x86 this compiles to the
 // same instructions (an xchg instead of mov+mfence), and ThreadSanitizer,
-// which does not model fences, then checks the real protocol (NOTES.md).
+// which does not model fences, then checks the real protocol (docs/design.md, "Costs the design rests on").
 #pragma once
 
 #include <atomic>
@@ -24,8 +24,7 @@ namespace dftracer::utils {
 
 class ChaseLevDeque {
  public:
-  explicit ChaseLevDeque(std::size_t initial_capacity = 256)
-      : buffer_(new Buffer(round_up_pow2(initial_capacity))) {
+  explicit ChaseLevDeque(std::size_t initial_capacity = 256) : buffer_(new Buffer(round_up_pow2(initial_capacity))) {
     retired_.emplace_back(buffer_.load(std::memory_order_relaxed));
   }
   ChaseLevDeque(const ChaseLevDeque&) = delete;
@@ -60,8 +59,7 @@ class ChaseLevDeque {
     }
     WorkItem item = buf->get(b);
     if (t == b) {  // last item: race the thieves for it
-      if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
-                                        std::memory_order_relaxed)) {
+      if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) {
         item = {};
       }
       bottom_.store(b + 1, std::memory_order_relaxed);
@@ -105,8 +103,7 @@ class ChaseLevDeque {
     if (t >= b) return StealResult::empty;
     Buffer* buf = buffer_.load(std::memory_order_acquire);
     WorkItem item = buf->get(t);
-    if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
-                                      std::memory_order_relaxed)) {
+    if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) {
       return StealResult::lost_race;
     }
     out = item;
@@ -131,16 +128,14 @@ class ChaseLevDeque {
 
  private:
   struct Buffer {
-    explicit Buffer(std::size_t capacity)
-        : mask(capacity - 1), slots(new std::atomic<std::uintptr_t>[capacity]) {}
+    explicit Buffer(std::size_t capacity) : mask(capacity - 1), slots(new std::atomic<std::uintptr_t>[capacity]) {}
     std::size_t mask;
     std::unique_ptr<std::atomic<std::uintptr_t>[]> slots;
     void put(std::int64_t i, WorkItem item) noexcept {
       slots[static_cast<std::size_t>(i) & mask].store(item.bits(), std::memory_order_relaxed);
     }
     WorkItem get(std::int64_t i) const noexcept {
-      return WorkItem::from_bits(
-          slots[static_cast<std::size_t>(i) & mask].load(std::memory_order_relaxed));
+      return WorkItem::from_bits(slots[static_cast<std::size_t>(i) & mask].load(std::memory_order_relaxed));
     }
   };
 

@@ -17,9 +17,9 @@
 #include <exception>
 #include <utility>
 
+#include "dftracer/utils/core/detail/work_item.hpp"
 #include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/task.hpp"
-#include "dftracer/utils/core/detail/work_item.hpp"
 
 namespace dftracer::utils::detail {
 

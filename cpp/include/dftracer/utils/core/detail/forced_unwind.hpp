@@ -4,15 +4,24 @@
 // thread that takes the GIL while the interpreter finalizes), glibc unwinds
 // its stack with a special exception. A `catch (...)` that swallows it
 // aborts the process ("FATAL: exception not rethrown"). Every catch-all on a
-// path that may run foreign code starts with this clause.
+// path that may run foreign code is preceded by
+//
+//   } catch (const detail::ForcedUnwind&) {
+//     throw;
+//   } catch (...) {
 #pragma once
 
 #if defined(__GLIBCXX__)
 #include <cxxabi.h>
-#define DFTRACER_RETHROW_FORCED_UNWIND \
-  catch (const abi::__forced_unwind&) { \
-    throw;                              \
-  }
-#else
-#define DFTRACER_RETHROW_FORCED_UNWIND
 #endif
+
+namespace dftracer::utils::detail {
+
+#if defined(__GLIBCXX__)
+using ForcedUnwind = abi::__forced_unwind;
+#else
+// No forced unwinding here: a type nothing throws.
+struct ForcedUnwind {};
+#endif
+
+}  // namespace dftracer::utils::detail

@@ -1,6 +1,6 @@
 // Per-thread recycling allocator for coroutine frames.
 //
-// A heap frame costs ~12 ns here (NOTES.md); fork-join creates one frame per
+// A heap frame costs ~12 ns here (docs/design.md, "Costs the design rests on"); fork-join creates one frame per
 // child, so frames come from small per-thread free lists instead, one list per
 // 64-byte size class. A frame freed on another thread goes to that thread's
 // list: memory migrates between workers but is never lost, and each list is
@@ -61,9 +61,7 @@ class FramePool {
     dead,   // thread exiting: the cleanup ran, frames go straight to the heap
   };
 
-  static constexpr std::size_t class_of(std::size_t size) noexcept {
-    return size == 0 ? 0 : (size - 1) / kGranule;
-  }
+  static constexpr std::size_t class_of(std::size_t size) noexcept { return size == 0 ? 0 : (size - 1) / kGranule; }
 
   // Out of line (frame_allocator.cpp): big frames, a full list, the first
   // frame a thread caches (registers the cleanup), or a dead pool.
@@ -85,9 +83,7 @@ class FramePool {
 // Base for coroutine promises: routes frame allocation through FramePool.
 struct FrameAllocated {
   static void* operator new(std::size_t size) { return FramePool::allocate(size); }
-  static void operator delete(void* p, std::size_t size) noexcept {
-    FramePool::deallocate(p, size);
-  }
+  static void operator delete(void* p, std::size_t size) noexcept { FramePool::deallocate(p, size); }
 };
 
 }  // namespace dftracer::utils::detail

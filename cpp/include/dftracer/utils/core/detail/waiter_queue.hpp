@@ -18,8 +18,8 @@
 #include <coroutine>
 #include <cstddef>
 
-#include "dftracer/utils/core/executor.hpp"
 #include "dftracer/utils/core/detail/work_item.hpp"
+#include "dftracer/utils/core/executor.hpp"
 
 namespace dftracer::utils::detail {
 

@@ -21,7 +21,7 @@ enum class WorkerActivity : std::uint8_t { idle, running, parked, blocked, retir
 
 struct alignas(64) WorkerSlot {
   std::atomic<WorkerActivity> activity{WorkerActivity::idle};
-  std::atomic<std::uint64_t> task_id{0};        // 0: no submitted task
+  std::atomic<std::uint64_t> task_id{0};  // 0: no submitted task
   std::atomic<std::int64_t> task_since_ns{0};
   std::atomic<std::uint64_t> tasks_run{0};
 

@@ -67,8 +67,7 @@ class ZeroWaitCounter {
   }
 
   void wait_zero() noexcept {
-    while (!wait_zero_for(std::chrono::hours(24))) {
-    }
+    while (!wait_zero_for(std::chrono::hours(24))) {}
   }
 
   // Once nothing can add any more: waits until the count is zero and the
@@ -92,8 +91,8 @@ class ZeroWaitCounter {
   static constexpr std::uint64_t kWakerOne = 1ull << 48;
   static constexpr std::uint64_t kCountMask = kWakerOne - 1;
 
-  std::atomic<std::uint64_t> word_{0};    // low 48 bits: count; high 16: wakers
-  std::atomic<std::uint32_t> epoch_{0};   // the futex word: bumped at each zero
+  std::atomic<std::uint64_t> word_{0};   // low 48 bits: count; high 16: wakers
+  std::atomic<std::uint32_t> epoch_{0};  // the futex word: bumped at each zero
   std::atomic<std::uint32_t> waiters_{0};
 };
 

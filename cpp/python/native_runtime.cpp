@@ -137,8 +137,8 @@ const char* activity_name(WorkerActivity a) {
 }
 }  // namespace
 
-NativeRuntime::NativeRuntime(RuntimeOptions options, std::size_t python_threads)
-    : permits_(std::make_shared<PythonPermits>(static_cast<std::uint32_t>(python_threads))) {
+NativeRuntime::NativeRuntime(RuntimeOptions options, std::size_t python_threads, bool caller_runs)
+    : permits_(std::make_shared<PythonPermits>(static_cast<std::uint32_t>(python_threads))), caller_runs_(caller_runs) {
   options.on_worker_exit = &release_worker_thread_state;
   options.on_forked_child = &end_forked_child_process;
   runtime_ = without_gil([&] { return std::make_unique<Runtime>(options); });
@@ -204,6 +204,7 @@ py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict 
   auto* state =
       new PythonTaskState(py::reinterpret_borrow<py::object>(fn), std::move(args), std::move(kw), task_name, permits_);
   TaskStateRef ref = TaskStateRef::adopt(state);
+  if (!caller_runs_) state->forbid_caller_runs();
   // No GIL release here: submitting is a few hundred nanoseconds and never
   // blocks on Python; releasing would cost more than it saves. (Only a
   // max_pending wait blocks, and it releases the GIL itself.)
@@ -326,6 +327,18 @@ py::dict NativeRuntime::progress(std::size_t max_tasks, bool include_recent) con
   };
   d["workers"] = worker_list(compute, "compute");
   d["io_workers"] = worker_list(io, "io");
+  // Tasks that threads outside the pools run while they wait for them
+  // (caller runs): not workers, but running all the same.
+  py::list callers;
+  for (const auto& c : rt().callers_view()) {
+    py::dict cd;
+    cd["id"] = c.index;
+    cd["task_id"] = c.task_id;
+    cd["task"] = c.task_name;
+    cd["busy_ms"] = ms_between_ns(c.task_since_ns, now);
+    callers.append(std::move(cd));
+  }
+  d["callers"] = callers;
 
   ChildrenMap children = children_of(recent, live);
   py::list tasks;
@@ -373,7 +386,8 @@ void register_native_runtime(py::module_& m) {
   py::class_<NativeRuntime>(m, "_NativeRuntime", "The C++ runtime behind dftracer.utils.Runtime.")
       .def(py::init([](std::size_t threads, std::size_t io_threads, std::size_t python_threads,
                        std::size_t recent_capacity, py::handle interval, py::handle stall, py::handle starvation,
-                       py::handle long_task, std::size_t max_temporary_workers, std::size_t max_pending) {
+                       py::handle long_task, std::size_t max_temporary_workers, std::size_t max_pending,
+                       bool caller_runs) {
              RuntimeOptions o;
              auto ms = [](py::handle v, const char* what) {
                return std::chrono::duration_cast<std::chrono::milliseconds>(duration_from_python(v, what));
@@ -387,7 +401,7 @@ void register_native_runtime(py::module_& m) {
              o.watchdog.long_task_threshold = ms(long_task, "long_task_threshold");
              o.max_temporary_workers = max_temporary_workers;
              o.max_pending = max_pending;
-             return std::make_unique<NativeRuntime>(std::move(o), python_threads);
+             return std::make_unique<NativeRuntime>(std::move(o), python_threads, caller_runs);
            }),
            py::arg("threads") = 0, py::arg("io_threads") = 0, py::arg("python_threads") = 0,
            py::arg("recent_capacity") = defaults::kRecentTasks,
@@ -396,7 +410,7 @@ void register_native_runtime(py::module_& m) {
            py::arg("starvation_threshold") = defaults::kStarvationThreshold.count(),
            py::arg("long_task_threshold") = defaults::kLongTaskThreshold.count(),
            py::arg("max_temporary_workers") = defaults::kMaxTemporaryWorkers,
-           py::arg("max_pending") = defaults::kMaxPending)
+           py::arg("max_pending") = defaults::kMaxPending, py::arg("caller_runs") = true)
       .def("set_default_task_timeout", &NativeRuntime::set_default_task_timeout, py::arg("timeout"))
       .def("set_timeout", &NativeRuntime::set_timeout, py::arg("timeout"))
       .def(

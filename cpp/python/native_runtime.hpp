@@ -20,7 +20,9 @@ namespace py = pybind11;
 class NativeRuntime {
  public:
   // `options` as the user gave them; the hooks a Python host needs are added.
-  NativeRuntime(RuntimeOptions options, std::size_t python_threads);
+  // `caller_runs`: a thread that waits (no timeout) for a Python task
+  // nobody has started runs it itself (wait_task).
+  NativeRuntime(RuntimeOptions options, std::size_t python_threads, bool caller_runs = true);
   ~NativeRuntime();
 
   // GIL held. The whole submit of a Python callable in one call (the hot
@@ -58,6 +60,7 @@ class NativeRuntime {
   // Shared with every Python task (which may outlive this object).
   std::shared_ptr<PythonPermits> permits_;
   std::unique_ptr<Runtime> runtime_;
+  bool caller_runs_;
 };
 
 void register_native_runtime(py::module_& m);

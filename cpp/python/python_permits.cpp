@@ -27,6 +27,14 @@ void PythonPermits::acquire() {
   }
 }
 
+bool PythonPermits::try_acquire() noexcept {
+  std::uint32_t v = available_.load(std::memory_order_acquire);
+  while (v > 0) {
+    if (available_.compare_exchange_weak(v, v - 1, std::memory_order_acq_rel)) return true;
+  }
+  return false;
+}
+
 void PythonPermits::release() {
   available_.fetch_add(1, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) != 0) futex_wake_one(available_);
@@ -41,6 +49,19 @@ PythonPermits::Hold::Hold(PythonPermits* permits) : permits_(permits) {
     permits_->acquire();
     tls_held = permits_;
   }
+}
+
+PythonPermits::Hold::Hold(PythonPermits* permits, NoWait) : permits_(permits) {
+  if (!permits_ || permits_->cap_ == 0) {
+    permits_ = nullptr;
+    return;
+  }
+  if (tls_depth == 0 && !permits_->try_acquire()) {
+    permits_ = nullptr;
+    held_ = false;
+    return;
+  }
+  if (tls_depth++ == 0) tls_held = permits_;
 }
 
 PythonPermits::Hold::~Hold() {

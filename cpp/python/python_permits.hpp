@@ -24,8 +24,16 @@ class PythonPermits {
     Hold(const Hold&) = delete;
     Hold& operator=(const Hold&) = delete;
 
+    // A Hold that never waits: held() says whether it got the permit (or
+    // needed none). For a thread that holds the GIL, which must not wait for
+    // a permit that a thread waiting for the GIL holds.
+    struct NoWait {};
+    Hold(PythonPermits* permits, NoWait);
+    bool held() const noexcept { return held_; }
+
    private:
     PythonPermits* permits_;
+    bool held_ = true;
   };
 
   // RAII: gives this thread's permit back for a blocking wait, retakes it
@@ -44,6 +52,7 @@ class PythonPermits {
 
  private:
   void acquire();
+  bool try_acquire() noexcept;
   void release();
 
   std::uint32_t cap_;

@@ -56,6 +56,13 @@ PythonTaskState::PythonTaskState(py::object fn, py::tuple args, py::object kwarg
 
 PythonTaskState* PythonTaskState::innermost_on_this_thread() noexcept { return tls_innermost; }
 
+bool PythonTaskState::run_on_waiting_thread() {
+  if (!caller_may_run_ || status() != TaskStatus::queued || python_exiting()) return false;
+  PythonPermits::Hold permit(permits_.get(), PythonPermits::Hold::NoWait{});
+  if (!permit.held()) return false;
+  return run_on_caller();  // run()'s own Hold nests in ours
+}
+
 py::object PythonTaskState::take_held_interrupt() {
   py::object type = std::move(held_interrupt_);
   held_interrupt_ = py::object();

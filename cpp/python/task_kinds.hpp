@@ -73,6 +73,13 @@ class PythonTaskState final : public PyResultTaskState {
   // raised from that get() when it returns (take_held_interrupt).
   void interrupt(PyObject* exception_type);
 
+  // GIL held, not on a worker: runs the task here, on the waiting thread,
+  // if it is still queued and a python_threads permit is free now (never
+  // waiting for one: we hold the GIL). True when it ran. See wait_task.
+  bool run_on_waiting_thread();
+  // Before submit: this task only ever runs on a worker (Runtime(caller_runs=False)).
+  void forbid_caller_runs() noexcept { caller_may_run_ = false; }
+
   // GIL held. The Python task whose code runs on this thread right now
   // (the innermost one, when tasks run inline inside others' waits), or null.
   static PythonTaskState* innermost_on_this_thread() noexcept;
@@ -99,6 +106,7 @@ class PythonTaskState final : public PyResultTaskState {
   bool in_call_ = false;
   bool interrupted_ = false;
   unsigned long thread_ident_ = 0;
+  bool caller_may_run_ = true;
   PythonTaskState* outer_ = nullptr;  // the task whose wait we run inside
   PythonTaskState* inner_ = nullptr;  // the task running inside our wait
   py::object held_interrupt_;

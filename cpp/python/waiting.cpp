@@ -77,6 +77,21 @@ bool wait_task(TaskState& task, std::optional<double> timeout_s) {
                              "' belongs to a dftracer.utils Runtime whose threads are gone (created before "
                              "os.fork(), or left behind at exit); it will never finish");
   }
+  // Caller runs: a thread outside the pools that waits, with no timeout, for
+  // a Python task nobody has started runs it itself. It holds the GIL the
+  // task needs anyway, so the round trip saves two GIL hand-offs and two
+  // futex wakes, and on a machine whose cores are all busy it does not wait
+  // for a worker to be scheduled (docs/design.md, "The GIL").
+  // Only while one of its pool's workers is free: the caller stands in for
+  // that worker, so no more tasks run at once than the pool has workers
+  // (give or take one, for the moment a worker takes work at the same time).
+  if (!timeout_s && Executor::current() == nullptr && task.executor() != nullptr &&
+      task.executor()->tasks_running() < task.executor()->threads()) {
+    if (auto* py_task = dynamic_cast<PythonTaskState*>(&task); py_task && py_task->run_on_waiting_thread()) {
+      raise_held_interrupt();
+      if (task.done()) return true;
+    }
+  }
   bool done;
   if (!timeout_s && Executor::current() != nullptr) {
     // A worker: no signals to watch for; may run the task inline.

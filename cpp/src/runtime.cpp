@@ -139,8 +139,40 @@ void Runtime::finish_elsewhere(TaskState& task, TaskStatus from) {
   callbacks_->post([ref = TaskStateRef::share(&task), from] { ref->run_tail(from); });
 }
 
+WorkerSlot* Runtime::claim_caller_slot() noexcept {
+  for (std::size_t i = 0; i < kCallerSlots; ++i) {
+    bool expected = false;
+    // acquire: we see the slot as its previous user left it.
+    if (!caller_slot_taken_[i].load(std::memory_order_relaxed) &&
+        caller_slot_taken_[i].compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      return &caller_slots_[i];
+    }
+  }
+  return nullptr;
+}
+
+void Runtime::return_caller_slot(WorkerSlot* slot) noexcept {
+  auto i = static_cast<std::size_t>(slot - caller_slots_.data());
+  caller_slot_taken_[i].store(false, std::memory_order_release);
+}
+
+std::vector<Runtime::CallerView> Runtime::callers_view() const {
+  std::vector<CallerView> out;
+  for (std::size_t i = 0; i < kCallerSlots; ++i) {
+    const WorkerSlot& s = caller_slots_[i];
+    std::uint64_t id = s.task_id.load(std::memory_order_acquire);
+    if (id == 0) continue;
+    auto name = s.read_name();
+    out.push_back({static_cast<std::uint32_t>(i), id, name ? display_task_name(id, *name) : std::string(),
+                   s.task_since_ns.load(std::memory_order_relaxed)});
+  }
+  return out;
+}
+
 std::uint64_t Runtime::bodies_running() const noexcept {
-  return bodies_.count() + compute_->tasks_running() + io_->tasks_running();
+  std::uint64_t callers = 0;
+  for (const WorkerSlot& s : caller_slots_) callers += s.task_id.load(std::memory_order_acquire) != 0;
+  return bodies_.count() + compute_->tasks_running() + io_->tasks_running() + callers;
 }
 
 void Runtime::wait_all() {

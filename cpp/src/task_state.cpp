@@ -51,7 +51,9 @@ void TaskState::run_from_queue() {
   release();  // the queue entry's reference
 }
 
-void TaskState::execute() {
+void TaskState::execute() { execute_in(Executor::current_slot(), /*slot_shared_with_outer=*/true); }
+
+void TaskState::execute_in(WorkerSlot* slot, bool slot_shared_with_outer) {
   assert(status() != TaskStatus::queued && "execute() only after a won claim");
   std::int64_t start = now_ns();
   start_ns_.store(start, std::memory_order_relaxed);
@@ -59,7 +61,6 @@ void TaskState::execute() {
 
   TaskState* outer = tls_current_task;
   tls_current_task = this;
-  WorkerSlot* slot = Executor::current_slot();
   if (slot) {
     slot->task_id.store(id_, std::memory_order_relaxed);
     slot->task_since_ns.store(start, std::memory_order_relaxed);
@@ -77,7 +78,7 @@ void TaskState::execute() {
 
   if (slot) {
     slot->tasks_run.fetch_add(1, std::memory_order_relaxed);
-    if (outer) {  // we ran inline inside another task's wait: show it again
+    if (outer && slot_shared_with_outer) {  // we ran inline inside another task's wait: show it again
       slot->task_id.store(outer->id_, std::memory_order_relaxed);
       slot->task_since_ns.store(outer->start_ns(), std::memory_order_relaxed);
       slot->publish_name(outer->name_);
@@ -167,6 +168,16 @@ bool TaskState::run_inline_if_queued() {
   // worker). This is what makes deep nested get() on one thread work.
   if (!here || here != executor_ || !try_claim()) return false;
   execute();
+  return true;
+}
+
+bool TaskState::run_on_caller() {
+  if (!try_claim()) return false;
+  // A slot of the host's own, so that progress and the watchdog see what
+  // runs here (this thread has no worker slot); none free: it runs unseen.
+  WorkerSlot* slot = host_ ? host_->claim_caller_slot() : nullptr;
+  execute_in(slot, /*slot_shared_with_outer=*/false);
+  if (slot) host_->return_caller_slot(slot);
   return true;
 }
 

@@ -208,23 +208,26 @@ void Watchdog::sample() {
   }
   release_elsewhere(with_deadline);
 
-  // 3. Long runners, from what the workers publish (no task reference).
+  // 3. Long runners, from what the workers (and threads running tasks they
+  //    wait for) publish: no task reference is taken.
   std::vector<std::string> long_runners;
   const std::int64_t long_ns = std::chrono::nanoseconds(options_.long_task_threshold).count();
+  auto consider = [&](std::uint64_t id, const std::string& name, std::int64_t since) {
+    if (id == 0 || since == 0) return;
+    std::int64_t ran = now - since;
+    if (ran < long_ns || !reported_long_.insert(id).second) return;
+    // Appended piecewise: "'" + std::string&& trips a GCC 12 -Wrestrict
+    // false positive.
+    std::string entry = "'";
+    entry += name;
+    entry += "' (id " + std::to_string(id) + ", " + format_seconds(ran) + ")";
+    long_runners.push_back(std::move(entry));
+  };
   for (Executor* ex : {&runtime_.compute(), &runtime_.io()}) {
-    for (const auto& w : ex->workers_view()) {
-      if (w.task_id == 0 || w.task_since_ns == 0) continue;
-      std::int64_t ran = now - w.task_since_ns;
-      if (ran >= long_ns && reported_long_.insert(w.task_id).second) {
-        // Appended piecewise: "'" + std::string&& trips a GCC 12 -Wrestrict
-        // false positive.
-        std::string entry = "'";
-        entry += display_task_name(w.task_id, w.task_name);
-        entry += "' (id " + std::to_string(w.task_id) + ", " + format_seconds(ran) + ")";
-        long_runners.push_back(std::move(entry));
-      }
-    }
+    for (const auto& w : ex->workers_view())
+      consider(w.task_id, display_task_name(w.task_id, w.task_name), w.task_since_ns);
   }
+  for (const auto& c : runtime_.callers_view()) consider(c.task_id, c.task_name, c.task_since_ns);
   if (reported_long_.size() > kMaxReportedLong) reported_long_.clear();
   if (!long_runners.empty()) {
     std::string msg = std::to_string(long_runners.size()) + " task(s) running longer than " +

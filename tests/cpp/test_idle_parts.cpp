@@ -8,9 +8,9 @@
 #include <thread>
 #include <vector>
 
-#include "python_permits.hpp"  // cpp/python: no Python in it
 #include "dftracer/utils/core/detail/idle_coordinator.hpp"
 #include "dftracer/utils/core/detail/injection_queue.hpp"
+#include "python_permits.hpp"  // cpp/python: no Python in it
 #include "test_util.hpp"
 
 using namespace dftracer::utils;
@@ -76,8 +76,7 @@ TEST(InjectionQueue, KeepsOrderAcrossGrowthAndBatches) {
   std::vector<std::uintptr_t> got;
   for (std::uintptr_t i = 1; i <= 5000; ++i) q.push(WorkItem::from_bits(i << 1));
   EXPECT_EQ(q.size_hint(), 5000u);
-  while (q.pop_batch(7, [&](WorkItem w) { got.push_back(w.bits() >> 1); }) != 0) {
-  }
+  while (q.pop_batch(7, [&](WorkItem w) { got.push_back(w.bits() >> 1); }) != 0) {}
   ASSERT_EQ(got.size(), 5000u);
   for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], i + 1);
   EXPECT_TRUE(q.empty_hint());
@@ -113,8 +112,7 @@ TEST(PythonPermits, CapBoundsConcurrentHoldersAndNestedHoldsReuseThePermit) {
         python::PythonPermits::Hold nested(&permits);  // same thread: no second permit
         int now = inside.fetch_add(1) + 1;
         int prev = most.load();
-        while (now > prev && !most.compare_exchange_weak(prev, now)) {
-        }
+        while (now > prev && !most.compare_exchange_weak(prev, now)) {}
         std::this_thread::yield();
         inside.fetch_sub(1);
       }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Tuple
 
 import pytest
 
@@ -119,9 +120,11 @@ def test_gil_holding_callables_still_all_run(rt):
     assert all(h.get() == sum(range(20_000)) for h in handles)
 
 
-def test_worker_keeps_one_thread_state_for_its_life(rt1):
+def test_worker_keeps_one_thread_state_for_its_life():
     # The same OS thread runs every callable and threading sees it as one
     # thread (a fresh thread state per call would show new idents/locals).
+    # caller_runs=False: the waiting main thread must not run them itself.
+    rt1 = dft.Runtime(threads=1, io_threads=1, caller_runs=False)
     local = threading.local()
 
     def bump():
@@ -129,5 +132,56 @@ def test_worker_keeps_one_thread_state_for_its_life(rt1):
         return threading.get_ident(), local.n
 
     results = [rt1.submit(bump).get() for _ in range(50)]
+    rt1.shutdown()
     assert len({ident for ident, _ in results}) == 1
+    assert threading.get_ident() not in {ident for ident, _ in results}
     assert [n for _, n in results] == list(range(1, 51))
+
+
+def test_caller_runs_keeps_results_names_and_concurrency_right():
+    # A task waited for may run on the waiting thread (caller runs) or on
+    # the worker, whichever gets it first; either way its result, name and
+    # counts are right, and never more tasks run at once than workers.
+    with dft.Runtime(threads=1, io_threads=1) as rt:
+        inside = [0]
+        most = [0]
+        lock = threading.Lock()
+
+        def probe(i: int) -> Tuple[int, int]:
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.0001)
+            with lock:
+                inside[0] -= 1
+            return i, threading.get_ident()
+
+        seen = set()
+        for i in range(300):
+            h = rt.submit(probe, i, name=f"probe-{i}")
+            value, ident = h.get()
+            assert value == i and h.name == f"probe-{i}" and h.state == "completed"
+            seen.add(ident)
+        assert len(seen) <= 2  # the one worker, and this thread
+        assert most[0] <= 2  # the worker, plus at most one caller for a moment
+        rt.wait_all()
+        assert rt.get_progress()["completed"] == 300
+
+
+def test_caller_runs_off_keeps_tasks_on_workers_and_timeouts_still_apply():
+    with dft.Runtime(threads=1, io_threads=1, caller_runs=False) as rt:
+        assert rt.submit(threading.get_ident).get() != threading.get_ident()
+    with dft.Runtime(threads=1, io_threads=1, watchdog_interval=10) as rt:
+        rt.set_default_task_timeout("50ms")
+        release = threading.Event()
+        busy = rt.submit(release.wait, 30)
+
+        def spin() -> None:
+            while True:  # bytecode: the timeout interrupt can land
+                pass
+
+        with pytest.raises(dft.TaskTimeoutError):
+            rt.submit(spin).get()  # runs here, on the main thread, and times out here
+        release.set()
+        with pytest.raises(dft.TaskTimeoutError):
+            busy.get()

@@ -188,7 +188,9 @@ def test_map_chunk_task_is_named_after_its_first_item(rt):
     names: List[str] = []
 
     def record(x):
-        names.extend(w["task"] for w in rt.get_progress()["workers"] if w["task"])
+        p = rt.get_progress()
+        # A chunk runs on a worker, or on the thread that waits for it (caller runs).
+        names.extend(w["task"] for w in [*p["workers"], *p["callers"]] if w["task"])
         return x
 
     list(rt.map(record, range(6), chunksize=3, name=lambda x: f"item-{x}"))

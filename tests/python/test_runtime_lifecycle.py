@@ -59,7 +59,7 @@ def test_repr_shows_sizes_and_never_raises():
 @pytest.mark.parametrize("arg", ["threads", "io_threads", "python_threads"])
 def test_negative_thread_counts_raise_value_error(arg):
     with pytest.raises(ValueError, match=arg):
-        dft.Runtime(**{arg: -1})
+        dft.Runtime(**{arg: -1})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("value", ["4", 2.0, None, True])

@@ -151,7 +151,7 @@ def _run_case(case: str, runner: str, n: int, threads: int, folder: Optional[str
         else:
             job = lambda: consume(ex.map(digest_file, paths))  # noqa: E731
     else:
-        from joblib import Parallel, delayed  # type: ignore[import-untyped]
+        from joblib import Parallel, delayed
 
         batch: Any = CHUNK if case == "tiny_chunked" else "auto"
         par = Parallel(n_jobs=threads, prefer="threads", return_as="generator", batch_size=batch)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import List, Optional, TypedDict
 
-__all__ = ["Progress", "ProgressTotals", "WorkerProgress", "TaskProgress", "ErrorProgress", "WatchdogProgress"]
+__all__ = [
+    "Progress",
+    "ProgressTotals",
+    "WorkerProgress",
+    "CallerProgress",
+    "TaskProgress",
+    "ErrorProgress",
+    "WatchdogProgress",
+]
 
 
 class WorkerProgress(TypedDict):
@@ -20,6 +28,16 @@ class WorkerProgress(TypedDict):
     tasks_run: int
     temporary: bool  # added while other workers were blocked
     busy_ms: float  # how long the current task has run
+
+
+class CallerProgress(TypedDict):
+    """A task running on a thread outside the pools that waits for it
+    (``Runtime(caller_runs=True)``, the default)."""
+
+    id: int  # a slot number, not a thread
+    task_id: int
+    task: str
+    busy_ms: float
 
 
 class TaskProgress(TypedDict):
@@ -80,6 +98,7 @@ class Progress(ProgressTotals):
 
     workers: List[WorkerProgress]  # the compute pool (temporary workers included)
     io_workers: List[WorkerProgress]  # the I/O pool
+    callers: List[CallerProgress]  # tasks run by the threads that wait for them
     tasks: List[TaskProgress]
     tasks_truncated: bool
     errors: List[ErrorProgress]

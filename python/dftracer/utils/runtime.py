@@ -106,6 +106,15 @@ class Runtime:
             never made to wait: they are admitted over the bound, because
             the submitting task is itself pending and blocking it could wait
             forever (see docs/large-jobs.md).
+        caller_runs: a thread outside the pools that waits (``get()`` or
+            ``wait()`` without a timeout) for a Python task that has not
+            started runs it itself, as ``concurrent.futures`` never does and
+            task runtimes commonly do: it holds the GIL the task needs
+            anyway, so a submit-then-get costs no thread hand-off, even when
+            every core is busy. Such a task runs on the waiting thread (its
+            thread-locals, ``threading.current_thread()``); progress and
+            timeouts cover it as usual. ``False`` keeps every task on the
+            pool's workers.
     """
 
     def __init__(
@@ -121,6 +130,7 @@ class Runtime:
         long_task_threshold: Duration = _DEFAULTS["long_task_threshold"],
         max_temporary_workers: int = _DEFAULTS["max_temporary_workers"],
         max_pending: int = _DEFAULTS["max_pending"],
+        caller_runs: bool = True,
     ) -> None:
         threads = _check_size("threads", threads)
         io_threads = _check_size("io_threads", io_threads) or _io_threads_from_environment()
@@ -139,6 +149,7 @@ class Runtime:
             long_task_threshold,
             max_temporary_workers,
             max_pending,
+            bool(caller_runs),
         )
         self._error_callback: Optional[ErrorCallback] = None
         _lifecycle.register(self)

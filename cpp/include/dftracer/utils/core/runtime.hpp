@@ -14,6 +14,7 @@
 // begun, so a drain always ends (docs/design.md, "Shutdown, exit and fork").
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -27,6 +28,7 @@
 
 #include "dftracer/utils/core/detail/callback_thread.hpp"
 #include "dftracer/utils/core/detail/pending_limit.hpp"
+#include "dftracer/utils/core/detail/worker_slot.hpp"
 #include "dftracer/utils/core/detail/zero_wait_counter.hpp"
 #include "dftracer/utils/core/errors.hpp"
 #include "dftracer/utils/core/executor.hpp"
@@ -193,6 +195,18 @@ class Runtime final : public TaskHost {
   void finish_elsewhere(TaskState& task, TaskStatus from) override;
   void on_body_started() noexcept override { bodies_.add(); }
   void on_body_ended() noexcept override { bodies_.remove_one(); }
+  WorkerSlot* claim_caller_slot() noexcept override;
+  void return_caller_slot(WorkerSlot* slot) noexcept override;
+
+  // Tasks running on threads that wait for them (caller runs), as the
+  // executors' workers_view shows theirs: id, name, since when.
+  struct CallerView {
+    std::uint32_t index;
+    std::uint64_t task_id;
+    std::string task_name;  // display name
+    std::int64_t task_since_ns;
+  };
+  std::vector<CallerView> callers_view() const;
 
  private:
   void refuse_from_own_thread(const char* what) const;
@@ -211,6 +225,11 @@ class Runtime final : public TaskHost {
   std::mutex shutdown_mu_;
   std::mutex hook_mu_;
   std::shared_ptr<FailureHook> failure_hook_;
+  // Slots for caller runs (claim_caller_slot): a handful of threads wait
+  // at once at most; beyond that, tasks run unseen.
+  static constexpr std::size_t kCallerSlots = 64;
+  std::array<WorkerSlot, kCallerSlots> caller_slots_;
+  std::array<std::atomic<bool>, kCallerSlots> caller_slot_taken_{};
   // Destroyed in reverse order: the watchdog stops first, then the pools,
   // the callback thread last (the others post to it).
   std::unique_ptr<CallbackThread> callbacks_;

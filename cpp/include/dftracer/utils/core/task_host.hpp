@@ -10,6 +10,7 @@
 namespace dftracer::utils {
 
 class TaskState;
+struct WorkerSlot;
 
 class TaskHost {
  public:
@@ -33,6 +34,10 @@ class TaskHost {
   // bodies before it stops its pools.
   virtual void on_body_started() noexcept = 0;
   virtual void on_body_ended() noexcept = 0;
+  // A slot for a task that runs on the thread that waits for it (not a
+  // worker), so progress and the watchdog see it; null when none is free.
+  virtual WorkerSlot* claim_caller_slot() noexcept = 0;
+  virtual void return_caller_slot(WorkerSlot* slot) noexcept = 0;
 
  protected:
   ~TaskHost() = default;

@@ -43,6 +43,7 @@
 namespace dftracer::utils {
 
 class Executor;
+struct WorkerSlot;
 
 // Steady-clock nanoseconds, the unit of every task timestamp.
 std::int64_t now_ns() noexcept;
@@ -183,12 +184,20 @@ class TaskState : public QueueEntry {
   // (whoever finished it: the body, cancel(), a timeout). For subclasses
   // that own resources tied to the body's life.
   virtual void on_final() {}
+  // Claims a still-queued task and runs it on the calling thread, whatever
+  // thread that is; true when it did. For task kinds whose host lets a
+  // waiting thread run what it waits for (a Python thread in get(): it holds
+  // the GIL the task needs anyway).
+  bool run_on_caller();
 
  private:
   friend class Registry;  // the live list's links
 
   bool try_claim() noexcept;
   void execute();
+  // execute() publishing into `slot` (null: none); a slot shared with an
+  // outer task on this thread shows that task again afterwards.
+  void execute_in(WorkerSlot* slot, bool slot_shared_with_outer);
   // Moves a live status to `final_status`; on success `from` is the status
   // it moved from. The winner alone then writes error_ and end_ns_.
   bool try_finalize(TaskStatus final_status, TaskStatus& from) noexcept;
@@ -199,6 +208,7 @@ class TaskState : public QueueEntry {
   // On a worker of the task's own pool, claims a still-queued task and runs
   // it here; true when it did.
   bool run_inline_if_queued();
+
   void release_waiters();
 
   std::atomic<std::uint32_t> refs_{1};

@@ -12,8 +12,8 @@
 #include <cstring>
 #include <string>
 
-#include "dftracer/utils/all.hpp"
 #include "../../tests/cpp/fib.hpp"
+#include "dftracer/utils/all.hpp"
 
 using namespace dftracer::utils;
 

@@ -9,6 +9,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "dftracer/utils/core/detail/cpu_relax.hpp"
 #include "gil.hpp"
 #include "python_permits.hpp"
 #include "released_wait.hpp"
@@ -19,6 +20,9 @@ namespace dftracer::utils::python {
 namespace py = pybind11;
 
 namespace {
+// How long a waiting thread leaves a queued task to a worker before it runs
+// it itself (caller runs): about what a spinning worker needs to take it.
+constexpr auto kCallerGrace = std::chrono::microseconds(5);
 
 // Abandoned runtimes: a push-only list, never freed (there are a handful per
 // process at most).
@@ -81,15 +85,23 @@ bool wait_task(TaskState& task, std::optional<double> timeout_s) {
   // a Python task nobody has started runs it itself. It holds the GIL the
   // task needs anyway, so the round trip saves two GIL hand-offs and two
   // futex wakes, and on a machine whose cores are all busy it does not wait
-  // for a worker to be scheduled (docs/design.md, "The GIL").
-  // Only while one of its pool's workers is free: the caller stands in for
-  // that worker, so no more tasks run at once than the pool has workers
-  // (give or take one, for the moment a worker takes work at the same time).
+  // for a worker to be scheduled (docs/design.md, "The GIL"). It first gives
+  // a worker that is already looking for work a few microseconds to take it
+  // (then the worker is faster), and it runs the task only while one of the
+  // pool's workers is free: the caller stands in for that worker, so no more
+  // tasks run at once than the pool has workers (give or take one, for the
+  // moment a worker takes work at the same time).
   if (!timeout_s && Executor::current() == nullptr && task.executor() != nullptr &&
-      task.executor()->tasks_running() < task.executor()->threads()) {
-    if (auto* py_task = dynamic_cast<PythonTaskState*>(&task); py_task && py_task->run_on_waiting_thread()) {
-      raise_held_interrupt();
-      if (task.done()) return true;
+      task.status() == TaskStatus::queued && task.executor()->tasks_running() < task.executor()->threads()) {
+    if (auto* py_task = dynamic_cast<PythonTaskState*>(&task)) {
+      without_gil([&] {
+        auto until = std::chrono::steady_clock::now() + kCallerGrace;
+        while (task.status() == TaskStatus::queued && std::chrono::steady_clock::now() < until) cpu_relax();
+      });
+      if (py_task->run_on_waiting_thread()) {
+        raise_held_interrupt();
+        if (task.done()) return true;
+      }
     }
   }
   bool done;

@@ -36,6 +36,7 @@
 #include <optional>
 #include <string>
 
+#include "dftracer/utils/core/detail/task_pool.hpp"
 #include "dftracer/utils/core/detail/work_item.hpp"
 #include "dftracer/utils/core/task_host.hpp"
 #include "dftracer/utils/core/task_status.hpp"
@@ -56,6 +57,17 @@ inline double ms_between_ns(std::int64_t from_ns, std::int64_t to_ns) noexcept {
 class TaskState : public QueueEntry {
  public:
   explicit TaskState(std::string name = {});
+  // Every kind of task state comes from the task pool (a state is made on
+  // one thread and freed on another: see detail/task_pool.hpp). Sized: a
+  // virtual destructor passes the most derived type's size.
+  static void* operator new(std::size_t size) { return detail::TaskPool::allocate(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { detail::TaskPool::deallocate(p, size); }
+  // A state over-aligned by its result type bypasses the pool (its blocks
+  // are aligned to the default new alignment only).
+  static void* operator new(std::size_t size, std::align_val_t al) { return ::operator new(size, al); }
+  static void operator delete(void* p, std::size_t size, std::align_val_t al) noexcept {
+    ::operator delete(p, size, al);
+  }
   TaskState(const TaskState&) = delete;
   TaskState& operator=(const TaskState&) = delete;
   virtual ~TaskState();

@@ -90,9 +90,12 @@ bool wait_task(TaskState& task, std::optional<double> timeout_s) {
   // (then the worker is faster), and it runs the task only while one of the
   // pool's workers is free: the caller stands in for that worker, so no more
   // tasks run at once than the pool has workers (give or take one, for the
-  // moment a worker takes work at the same time).
+  // moment a worker takes work at the same time). Not while tasks may time
+  // out: a timeout releases the waiter at the deadline, which a waiter that
+  // is itself running the body (a sleep, a C call) could not be.
   if (!timeout_s && Executor::current() == nullptr && task.executor() != nullptr &&
-      task.status() == TaskStatus::queued && task.executor()->tasks_running() < task.executor()->threads()) {
+      task.status() == TaskStatus::queued && task.executor()->tasks_running() < task.executor()->threads() &&
+      task.host() != nullptr && !task.host()->tasks_may_time_out()) {
     if (auto* py_task = dynamic_cast<PythonTaskState*>(&task)) {
       without_gil([&] {
         auto until = std::chrono::steady_clock::now() + kCallerGrace;

@@ -15,14 +15,16 @@ import pytest
 
 CHILD = textwrap.dedent(
     """
-    import sys, time
+    import sys, threading, time
     import dftracer.utils as dft
 
     mode = sys.argv[1]
-    rt = dft.Runtime(threads=2, io_threads=1)
+    rt = dft.Runtime(threads=2, io_threads=1, caller_runs=sys.argv[2] == "caller_runs")
+    ran_on = []
 
     def sleeper():
         # Releases the GIL; stops early when cancelled.
+        ran_on.append("caller" if threading.current_thread() is threading.main_thread() else "worker")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not dft.cancelled():
             time.sleep(0.01)
@@ -49,7 +51,11 @@ CHILD = textwrap.dedent(
     # Still usable after the interrupt.
     print("after", rt.submit(lambda: 40 + 2).get(timeout=30), flush=True)
     h.cancel()
-    print("sleeper", h.get(timeout=30), flush=True)
+    try:
+        print("sleeper", h.get(timeout=30), flush=True)
+    except KeyboardInterrupt:
+        print("sleeper interrupted", flush=True)
+    print("ran on", ran_on[0], flush=True)
     rt.shutdown(wait=False)
     print("clean", flush=True)
     """
@@ -66,10 +72,22 @@ def _rest_of_output(proc):
     return proc.stdout.read(), proc.stderr.read()
 
 
-@pytest.mark.parametrize("mode", ["get", "get_timeout", "wait", "wait_all", "wait_all_raise", "shutdown"])
-def test_sigint_interrupts_blocking_call_promptly_and_runtime_stays_usable(mode):
+@pytest.mark.parametrize(
+    ("mode", "caller"),
+    [
+        ("get", "caller_runs"),
+        ("get", "workers_only"),
+        ("get_timeout", "caller_runs"),
+        ("wait", "caller_runs"),
+        ("wait", "workers_only"),
+        ("wait_all", "caller_runs"),
+        ("wait_all_raise", "caller_runs"),
+        ("shutdown", "caller_runs"),
+    ],
+)
+def test_sigint_interrupts_blocking_call_promptly_and_runtime_stays_usable(mode, caller):
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, mode],
+        [sys.executable, "-c", CHILD, mode, caller],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -90,7 +108,16 @@ def test_sigint_interrupts_blocking_call_promptly_and_runtime_stays_usable(mode)
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert out.splitlines() == ["after 42", "sleeper slept", "clean"], err
+    lines = out.splitlines()
+    # A task the waiting main thread ran itself (caller runs: only get() and
+    # wait() without a timeout, and only when no worker took it first) got
+    # the KeyboardInterrupt in its own code and ended with it; a task on a
+    # worker went on running until cancelled.
+    if lines[-2:-1] == ["ran on caller"]:
+        assert caller == "caller_runs" and mode in ("get", "wait"), lines
+        assert lines == ["after 42", "sleeper interrupted", "ran on caller", "clean"], err
+    else:
+        assert lines == ["after 42", "sleeper slept", "ran on worker", "clean"], err
     assert proc.returncode == 0, err
 
 

@@ -83,6 +83,8 @@ def test_global_timeout_times_out_queued_and_running_tasks() -> None:
         queued = rt.submit(lambda: 1)
         assert rt.is_responsive()
         rt.set_timeout("100ms")
+        # Timeouts set: the waiting thread leaves `queued` to the only
+        # worker (no caller runs), which `running` keeps busy.
         with pytest.raises(dft.TaskTimeoutError, match="runtime timeout of 100 ms"):
             queued.get()
         with pytest.raises(dft.TaskTimeoutError):

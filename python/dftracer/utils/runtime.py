@@ -112,9 +112,16 @@ class Runtime:
             task runtimes commonly do: it holds the GIL the task needs
             anyway, so a submit-then-get costs no thread hand-off, even when
             every core is busy. Such a task runs on the waiting thread (its
-            thread-locals, ``threading.current_thread()``); progress and
-            timeouts cover it as usual. ``False`` keeps every task on the
-            pool's workers.
+            thread-locals, ``threading.current_thread()``) and progress
+            shows it under ``callers``. While a default task timeout or a
+            global timeout is set, tasks stay on the workers, so that a
+            timeout releases the waiter at the deadline. Ctrl-C while the waiting main
+            thread runs a task itself raises ``KeyboardInterrupt`` in the
+            task's code, as if it had been called directly: the task ends
+            failed with that ``KeyboardInterrupt`` (its ``get()`` raises it
+            again), and the runtime stays usable. ``False`` keeps every task
+            on the pool's workers, where Ctrl-C interrupts only the wait and
+            the task goes on.
     """
 
     def __init__(

@@ -197,6 +197,9 @@ class Runtime final : public TaskHost {
   void on_body_ended() noexcept override { bodies_.remove_one(); }
   WorkerSlot* claim_caller_slot() noexcept override;
   void return_caller_slot(WorkerSlot* slot) noexcept override;
+  bool tasks_may_time_out() const noexcept override {
+    return default_task_timeout_ns() > 0 || (watchdog_ && watchdog_->global_timeout_set());
+  }
 
   // Tasks running on threads that wait for them (caller runs), as the
   // executors' workers_view shows theirs: id, name, since when.

@@ -38,6 +38,10 @@ class TaskHost {
   // worker), so progress and the watchdog see it; null when none is free.
   virtual WorkerSlot* claim_caller_slot() noexcept = 0;
   virtual void return_caller_slot(WorkerSlot* slot) noexcept = 0;
+  // Whether a task that starts now may be timed out (a default task timeout
+  // or a global timeout is set): such a task's waiter must be released at
+  // its deadline, so it is not run on the waiting thread.
+  virtual bool tasks_may_time_out() const noexcept = 0;
 
  protected:
   ~TaskHost() = default;

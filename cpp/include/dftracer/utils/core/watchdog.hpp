@@ -86,6 +86,7 @@ class Watchdog {
   bool responsive() const noexcept { return responsive_.load(std::memory_order_acquire); }
   bool stalled() const noexcept { return stalled_.load(std::memory_order_acquire); }
   bool global_timeout_expired() const noexcept { return global_expired_.load(std::memory_order_acquire); }
+  bool global_timeout_set() const noexcept { return global_deadline_ns_.load(std::memory_order_relaxed) != 0; }
   std::uint64_t temporary_workers_added() const noexcept { return temporary_added_.load(); }
   std::uint64_t tasks_timed_out() const noexcept { return timed_out_.load(); }
   std::uint64_t samples() const noexcept { return samples_.load(); }

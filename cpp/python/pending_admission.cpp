@@ -27,16 +27,23 @@ std::string seconds(double s) {
   PyErr_SetString(runtime_full_error_type().ptr(), message.c_str());
   throw py::error_already_set();
 }
+
+// Admits at once where no wait is needed: no bound, a submit from the
+// runtime's own tasks (admitted over the bound: the submitter is itself
+// pending, docs/large-jobs.md), or room left.
+bool admitted_at_once(Runtime& runtime, PendingLimit& limit) {
+  if (!limit.enabled()) return true;
+  if (Runtime::current() == &runtime) {
+    limit.force_acquire();
+    return true;
+  }
+  return limit.try_acquire();
+}
 }  // namespace
 
 void admit_python(Runtime& runtime, std::optional<double> room_timeout) {
   PendingLimit& limit = runtime.pending_limit();
-  if (!limit.enabled()) return;
-  if (Runtime::current() == &runtime) {
-    limit.force_acquire();
-    return;
-  }
-  if (limit.try_acquire()) return;
+  if (admitted_at_once(runtime, limit)) return;
   if (room_timeout && !(*room_timeout > 0)) raise_full(limit, 0);
   bool admitted = released_wait(room_timeout, [&](std::chrono::nanoseconds slice) { return limit.acquire_for(slice); });
   if (!admitted) raise_full(limit, *room_timeout);
@@ -44,12 +51,7 @@ void admit_python(Runtime& runtime, std::optional<double> room_timeout) {
 
 void admit_foreign(Runtime& runtime) noexcept {
   PendingLimit& limit = runtime.pending_limit();
-  if (!limit.enabled()) return;
-  if (Runtime::current() == &runtime) {
-    limit.force_acquire();
-    return;
-  }
-  if (limit.try_acquire()) return;
+  if (admitted_at_once(runtime, limit)) return;
   // Not interruptible: the C ABI has no way to hand back a Python
   // exception, and a signal handler runs once the caller returns to Python.
   const bool holds_gil = !python_exiting() && PyGILState_Check();

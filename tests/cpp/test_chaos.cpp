@@ -27,10 +27,12 @@
 
 #include "dftracer/utils/core/pool_hop.hpp"
 #include "dftracer/utils/core/runtime.hpp"
+#include "pending_task.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;
 using namespace std::chrono_literals;
+using dftracer::utils::test::PendingTask;
 
 namespace {
 
@@ -43,15 +45,6 @@ double env_number(const char* name, double fallback) {
   return fallback;
 }
 
-// Completed later by a foreign thread (the C ABI's DFT_PENDING).
-class PendingTask final : public TypedTaskState<void> {
- public:
-  using TypedTaskState<void>::TypedTaskState;
-  std::atomic<bool> started{false};
-
- protected:
-  void run() override { started.store(true, std::memory_order_release); }
-};
 
 struct ChaosError : std::runtime_error {
   using std::runtime_error::runtime_error;

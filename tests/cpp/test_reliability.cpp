@@ -22,25 +22,17 @@
 #include "dftracer/utils/core/fork_join.hpp"
 #include "dftracer/utils/core/pool_hop.hpp"
 #include "dftracer/utils/core/runtime.hpp"
+#include "pending_task.hpp"
 #include "test_util.hpp"
 
 using namespace dftracer::utils;
 using namespace std::chrono_literals;
+using dftracer::utils::test::PendingTask;
 using dftracer::utils::test::scaled;
 using dftracer::utils::test::wait_until;
 
 namespace {
 
-// A task whose body returns without finishing; a foreign thread completes it
-// later (the C ABI's DFT_PENDING).
-class PendingTask final : public TypedTaskState<void> {
- public:
-  using TypedTaskState<void>::TypedTaskState;
-  std::atomic<bool> started{false};
-
- protected:
-  void run() override { started.store(true, std::memory_order_release); }
-};
 
 RuntimeOptions small(std::chrono::milliseconds watchdog_interval = 10ms) {
   RuntimeOptions o;

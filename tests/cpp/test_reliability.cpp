@@ -100,6 +100,58 @@ TEST(Reliability, CancelRacingWaitAllAndDestructionIsSafe) {
   }
 }
 
+// Item 7b: a task finalized while queued (cancelled, or timed out by the
+// global timeout) never runs its body, and a body that runs always sees its
+// task still running, however the finalize races the workers' claims. Every
+// outcome is one CAS on the status (task_state.hpp), so a claim that loses
+// leaves the body alone.
+TEST(Reliability, TaskFinalizedWhileQueuedNeverRunsItsBody) {
+  const std::size_t rounds = scaled(200, 20);
+  constexpr int kTasks = 64;
+  std::size_t cancelled = 0, timed_out = 0, ran = 0;
+  for (std::size_t round = 0; round < rounds; ++round) {
+    Runtime rt(small(1ms));
+    std::vector<std::atomic<int>> runs(kTasks);
+    std::vector<std::atomic<bool>> saw_final(kTasks);
+    std::vector<TaskHandle<void>> handles;
+    handles.reserve(kTasks);
+    for (int i = 0; i < kTasks; ++i) {
+      handles.push_back(rt.submit([&, i] {
+        runs[i].fetch_add(1);
+        if (is_final(this_task::current()->status())) saw_final[i] = true;
+      }));
+    }
+    // Race the workers' claims: cancel half from another thread, and on
+    // odd rounds let a tiny global timeout take the rest while they run.
+    std::thread canceller([&] {
+      for (int i = 0; i < kTasks; i += 2) handles[i].cancel();
+    });
+    if (round % 2) rt.set_timeout(std::chrono::microseconds(50));
+    canceller.join();
+    rt.wait_all();
+    for (int i = 0; i < kTasks; ++i) {
+      TaskStatus s = handles[i].status();
+      ASSERT_TRUE(is_final(s));
+      EXPECT_FALSE(saw_final[i].load()) << "a body ran for a task that was already final";
+      if (s == TaskStatus::cancelled) {
+        ++cancelled;
+        EXPECT_EQ(runs[i].load(), 0) << "a cancelled task's body ran";
+      } else if (s == TaskStatus::timed_out && handles[i].state().start_ns() == 0) {
+        ++timed_out;
+        EXPECT_EQ(runs[i].load(), 0) << "a task timed out while queued ran its body";
+      } else if (s == TaskStatus::completed) {
+        ++ran;
+        EXPECT_EQ(runs[i].load(), 1);
+      }
+    }
+  }
+  // The races must actually have happened both ways.
+  EXPECT_GT(cancelled, 0u);
+  EXPECT_GT(ran, 0u);
+  RecordProperty("cancelled", static_cast<int>(cancelled));
+  RecordProperty("timed_out_queued", static_cast<int>(timed_out));
+}
+
 // Item 3: a timed-out task's failure hook runs on the callback thread, where
 // waiting for the runtime or shutting it down is refused (not a deadlock),
 // the task's get() returns, and later timeouts still fire.

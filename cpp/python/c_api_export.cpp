@@ -125,6 +125,10 @@ dft_status complete_value(dft_task* task, V value) {
   DFT_REQUIRE(task, "task is null");
   ForeignTaskState* f = as_foreign(task);
   DFT_REQUIRE(f, "task was not submitted through the C ABI");
+  // The completer's dft_task* is borrowed: the last reference (a handle whose
+  // get() this completion releases) may go while the task's finishing steps
+  // still run here, so they run under a reference of our own.
+  TaskStateRef keep = TaskStateRef::share(f);
   return guarded([&] { return f->complete_with(std::move(value)) ? DFT_OK : already_complete(*f); });
 }
 
@@ -143,12 +147,14 @@ dft_status api_complete_object(dft_task* task, PyObject* value) {
   DFT_REQUIRE(task && value, "task or value is null");
   ForeignTaskState* f = as_foreign(task);
   DFT_REQUIRE(f, "task was not submitted through the C ABI");
+  TaskStateRef keep = TaskStateRef::share(f);  // borrowed pointer: see complete_value
   return guarded([&] { return f->complete_object(value) ? DFT_OK : already_complete(*f); });
 }
 dft_status api_complete_error(dft_task* task, const char* message) {
   DFT_REQUIRE(task, "task is null");
   ForeignTaskState* f = as_foreign(task);
   DFT_REQUIRE(f, "task was not submitted through the C ABI");
+  TaskStateRef keep = TaskStateRef::share(f);  // borrowed pointer: see complete_value
   return guarded([&] { return f->complete_error(message) ? DFT_OK : already_complete(*f); });
 }
 

@@ -128,7 +128,9 @@ void TaskState::run_tail(TaskStatus from) {
   // released waiter may drop its handle, but every caller of run_tail holds
   // a reference of its own until it returns (the queue entry in
   // run_from_queue, the handle in wait()/cancel(), the root coroutine's
-  // reference, the host's reference in finish_elsewhere), so `this` stays
+  // reference, the host's reference in finish_elsewhere, the C ABI's
+  // completion functions' own reference: a native completer's pointer is
+  // borrowed), so `this` stays
   // alive through on_final() and the settle.
   release_waiters();
   on_final();

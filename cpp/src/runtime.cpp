@@ -109,6 +109,8 @@ void Runtime::on_task_started(TaskState& task, std::int64_t start_ns) noexcept {
 }
 
 void Runtime::on_task_finished(TaskState& task, TaskStatus from) {
+  // acquire: pairs with start_trace's release (a plain load on x86).
+  if (Tracer* t = tracer_.load(std::memory_order_acquire)) t->record_task(task, from);
   if (task.deadline_ns() != 0 && watchdog_) watchdog_->untrack_deadline(task);
   registry_.on_finished(task, from);
   TaskStatus s = task.status();
@@ -228,6 +230,7 @@ void Runtime::stop_threads() {
   if (watchdog_) watchdog_->stop();
   compute_->stop();
   io_->stop();
+  stop_trace();  // before the callback thread: a write error is logged there
   callbacks_->stop();
 }
 

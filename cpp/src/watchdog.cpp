@@ -141,6 +141,7 @@ void Watchdog::time_out(TaskState& task, const std::string& why) {
   // steps are posted to the callback thread by the task's host, since this
   // thread does not finish tasks itself (Runtime::finishes_on_this_thread).
   if (!task.finish_timed_out(std::make_exception_ptr(TaskTimeoutError(why)))) return;
+  runtime_.trace_instant("timeout", why, task.id());
   task.request_cancel();
   timed_out_.fetch_add(1, std::memory_order_relaxed);
   std::function<void(TaskState&)> hook;
@@ -183,6 +184,7 @@ void Watchdog::sample() {
       events.push_back({WatchdogEvent::Level::warning, "runtime timeout of " +
                                                            format_duration(global_timeout_ns_.load()) +
                                                            " passed: timing out every queued and running task"});
+      runtime_.trace_instant("global timeout", events.back().message);
     }
     std::vector<TaskStateRef> live = runtime_.registry().live_tasks();
     for (TaskStateRef& t : live) {
@@ -233,7 +235,8 @@ void Watchdog::sample() {
     std::string msg = std::to_string(long_runners.size()) + " task(s) running longer than " +
                       format_duration(std::chrono::nanoseconds(options_.long_task_threshold).count()) + ": ";
     for (std::size_t i = 0; i < long_runners.size(); ++i) msg += (i ? ", " : "") + long_runners[i];
-    events.push_back({WatchdogEvent::Level::warning, std::move(msg)});
+    events.push_back({WatchdogEvent::Level::warning, std::move(msg), /*with_dump=*/true});
+    runtime_.trace_instant("long task", events.back().message);
   }
 
   // 4. Stall: work queued and nothing finishing for stall_threshold.
@@ -248,9 +251,12 @@ void Watchdog::sample() {
   if (stalled && !stalled_.load()) {
     events.push_back({WatchdogEvent::Level::warning, "stalled: " + std::to_string(totals.queued) +
                                                          " task(s) queued and none finished for " +
-                                                         format_duration(now - last_progress_ns_)});
+                                                         format_duration(now - last_progress_ns_),
+                      /*with_dump=*/true});
+    runtime_.trace_instant("stall", events.back().message);
   } else if (!stalled && stalled_.load()) {
     events.push_back({WatchdogEvent::Level::info, "work is flowing again"});
+    runtime_.trace_instant("flowing again", events.back().message);
   }
   stalled_.store(stalled, std::memory_order_release);
 
@@ -285,7 +291,9 @@ void Watchdog::sample() {
            "starvation: all " + std::to_string(considered) + " compute worker(s) blocked or busy for over " +
                format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) + " with " +
                std::to_string(compute.queued_hint()) + " item(s) waiting; added a temporary worker (" +
-               std::to_string(temporaries + 1) + " live)"});
+               std::to_string(temporaries + 1) + " live)",
+           /*with_dump=*/true});
+      runtime_.trace_instant("starvation: temporary worker added", events.back().message);
     } else {
       temporary_added_.fetch_sub(1, std::memory_order_relaxed);
     }
@@ -297,6 +305,7 @@ void Watchdog::sample() {
     events.push_back({WatchdogEvent::Level::info, "retired " + std::to_string(last_temporary_live_ - temporaries_now) +
                                                       " temporary worker(s); " + std::to_string(temporaries_now) +
                                                       " left"});
+    runtime_.trace_instant("temporary workers retired", events.back().message);
   }
   last_temporary_live_ = temporaries_now;
 

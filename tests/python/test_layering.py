@@ -44,6 +44,9 @@ CORE_LAYERS: Dict[str, int] = {
     "runtime": 4,
     "pool_hop": 4,
     "sync_wait": 4,
+    "tracer": 4,
+    "task_dump": 4,
+    "runtime_trace": 4,
 }
 # Internals (core/detail/) are layer 0 except those that serve a higher one.
 DETAIL_LAYERS: Dict[str, int] = {

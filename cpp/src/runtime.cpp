@@ -138,6 +138,15 @@ bool Runtime::finishes_on_this_thread() const noexcept {
 
 void Runtime::finish_elsewhere(TaskState& task, TaskStatus from) {
   // The task stays active (wait_all waits) until its tail has run there.
+  // Traced, a body finishing itself here (caller runs, a foreign thread)
+  // keeps its lane: the tail records the task on the callback thread.
+  if (Tracer* t = tracer_.load(std::memory_order_acquire); t && this_task::current() == &task) {
+    callbacks_->post([ref = TaskStateRef::share(&task), from, lane = t->lane_of_this_thread()] {
+      Tracer::LaneScope scope(lane);
+      ref->run_tail(from);
+    });
+    return;
+  }
   callbacks_->post([ref = TaskStateRef::share(&task), from] { ref->run_tail(from); });
 }
 

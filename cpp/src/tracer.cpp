@@ -74,6 +74,7 @@ struct ThreadBufferRef {
   }
 };
 thread_local ThreadBufferRef tls_buffer;
+thread_local std::uint64_t tls_lane_override = 0;  // see Tracer::LaneScope
 
 std::string thread_display_name() {
   if (Executor* ex = Executor::current()) {
@@ -248,9 +249,10 @@ Tracer::Tracer(TraceOptions options)
   // start, not a lost trace at the end.
   std::string first = "[\n";
   if (!sink_->write(first)) {
+    // The file is left as it is: it may be something we must not remove
+    // (a device such as /dev/full, a file that existed before).
     std::string why = sink_->error();
     sink_.reset();
-    std::remove(options_.path.c_str());
     throw TraceError(why);
   }
   try {
@@ -281,6 +283,14 @@ detail::TraceThreadBuffer* Tracer::buffer_for_this_thread() noexcept {
   }
 }
 
+std::uint64_t Tracer::lane_of_this_thread() noexcept {
+  detail::TraceThreadBuffer* buffer = buffer_for_this_thread();
+  return buffer ? buffer->tid() : 0;
+}
+
+Tracer::LaneScope::LaneScope(std::uint64_t lane) noexcept : previous_(tls_lane_override) { tls_lane_override = lane; }
+Tracer::LaneScope::~LaneScope() { tls_lane_override = previous_; }
+
 void Tracer::record_task(const TaskState& task, TaskStatus from) noexcept {
   if (!recording_.load(std::memory_order_relaxed)) return;
   detail::TraceThreadBuffer* buffer = buffer_for_this_thread();
@@ -303,7 +313,7 @@ void Tracer::record_task(const TaskState& task, TaskStatus from) noexcept {
   r.start_ns = task.start_ns();
   r.end_ns = task.end_ns();
   r.type = &typeid(task);
-  r.tid = 0;
+  r.tid = tls_lane_override;
   std::memcpy(bytes + sizeof r, name.data(), r.name_len);
   if (r.status == static_cast<std::uint8_t>(TaskStatus::failed) ||
       r.status == static_cast<std::uint8_t>(TaskStatus::timed_out)) {
@@ -317,7 +327,7 @@ void Tracer::record_task(const TaskState& task, TaskStatus from) noexcept {
   }
   // Finished by a thread that did not run it (a timeout's tail on the
   // callback thread): draw it on the lane of the worker still running it.
-  if (from == TaskStatus::running && Executor::current() == nullptr && this_task::current() != &task &&
+  if (r.tid == 0 && from == TaskStatus::running && Executor::current() == nullptr && this_task::current() != &task &&
       task.executor() != nullptr) {
     try {
       for (const auto& w : task.executor()->workers_view()) {

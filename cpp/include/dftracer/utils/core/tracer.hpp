@@ -100,6 +100,22 @@ class Tracer {
   // Any thread. A watchdog action (`task_id` 0: not about one task).
   void record_instant(std::string_view name, std::string_view message, std::uint64_t task_id = 0) noexcept;
 
+  // The calling thread's lane (its OS thread id, named in the trace), or 0.
+  std::uint64_t lane_of_this_thread() noexcept;
+  // For its lifetime, tasks recorded on the calling thread are drawn on
+  // `lane` (0: their own): a task's tail run on the callback thread for the
+  // thread that ran its body (Runtime::finish_elsewhere).
+  class LaneScope {
+   public:
+    explicit LaneScope(std::uint64_t lane) noexcept;
+    ~LaneScope();
+    LaneScope(const LaneScope&) = delete;
+    LaneScope& operator=(const LaneScope&) = delete;
+
+   private:
+    std::uint64_t previous_;
+  };
+
   // Writes what was recorded, the closing line, and closes the file.
   // Records made after this (threads that were already recording) are
   // dropped. Idempotent.

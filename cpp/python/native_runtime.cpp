@@ -134,10 +134,10 @@ NativeRuntime::NativeRuntime(RuntimeOptions options, std::size_t python_threads,
   if (Watchdog* dog = runtime_->watchdog()) {
     // The runtime outlives its watchdog and callback thread, which run this.
     auto last_dump = std::make_shared<std::atomic<std::int64_t>>(0);
-    dog->set_hooks({&interrupt_timed_out_task,
-                    [rt = runtime_.get(), last_dump](const std::vector<WatchdogEvent>& events) {
-                      log_watchdog_events_with_dump(*rt, *last_dump, events);  // tracing.cpp
-                    }});
+    dog->set_hooks(
+        {&interrupt_timed_out_task, [rt = runtime_.get(), last_dump](const std::vector<WatchdogEvent>& events) {
+           log_watchdog_events_with_dump(*rt, *last_dump, events);  // tracing.cpp
+         }});
   }
 }
 

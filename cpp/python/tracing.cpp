@@ -84,8 +84,8 @@ void log_watchdog_events_with_dump(Runtime& runtime, std::atomic<std::int64_t>& 
       logger.attr(e.level == WatchdogEvent::Level::warning ? "warning" : "info")("%s", e.message);
     }
     if (dump) {
-      py::object text = py::module_::import("dftracer.utils.task_dump").attr("_watchdog_dump_text")(
-          task_dump_entries(runtime));
+      py::object text =
+          py::module_::import("dftracer.utils.task_dump").attr("_watchdog_dump_text")(task_dump_entries(runtime));
       logger.attr("warning")("%s", text);
     }
   } catch (py::error_already_set& e) {

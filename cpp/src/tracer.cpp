@@ -100,9 +100,8 @@ std::string error_text(const std::exception_ptr& error) {
   std::string text = describe_error(error);
   std::size_t colon = text.find(": ");
   bool typed = colon != std::string::npos && colon > 0 &&
-               std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
-                 return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
-               });
+               std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(colon),
+                           [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; });
   if (typed) return text;
   std::string type = "Exception";
   try {
@@ -240,9 +239,8 @@ Tracer::Tracer(TraceOptions options)
   if (options_.path.empty()) throw TraceError("the trace path is empty");
   if (options_.flush_interval.count() <= 0) options_.flush_interval = std::chrono::milliseconds(20);
   pid_ = static_cast<std::int64_t>(::getpid());
-  auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
+  auto wall =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   wall_offset_ns_ = wall - now_ns();
   sink_ = std::make_unique<Sink>(options_.path);
   // The first line now: a full disk or a read-only mount is an error at
@@ -337,8 +335,7 @@ void Tracer::record_task(const TaskState& task, TaskStatus from) noexcept {
         if (it != worker_tids_.end()) r.tid = it->second;
         break;
       }
-    } catch (...) {
-    }
+    } catch (...) {}
   }
   std::memcpy(bytes, &r, sizeof r);
   if (!buffer->append(bytes, sizeof r + r.name_len + r.error_len)) dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -523,8 +520,7 @@ void Tracer::fail(const std::string& message) {
   if (options_.on_error) {
     try {
       options_.on_error(text);
-    } catch (...) {
-    }
+    } catch (...) {}
   } else {
     std::fprintf(stderr, "dftracer.utils: %s\n", text.c_str());
   }

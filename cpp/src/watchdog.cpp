@@ -249,9 +249,9 @@ void Watchdog::sample() {
   bool work_waiting = totals.queued > 0;
   bool stalled = work_waiting && now - last_progress_ns_ >= std::chrono::nanoseconds(options_.stall_threshold).count();
   if (stalled && !stalled_.load()) {
-    events.push_back({WatchdogEvent::Level::warning, "stalled: " + std::to_string(totals.queued) +
-                                                         " task(s) queued and none finished for " +
-                                                         format_duration(now - last_progress_ns_),
+    events.push_back({WatchdogEvent::Level::warning,
+                      "stalled: " + std::to_string(totals.queued) + " task(s) queued and none finished for " +
+                          format_duration(now - last_progress_ns_),
                       /*with_dump=*/true});
     runtime_.trace_instant("stall", events.back().message);
   } else if (!stalled && stalled_.load()) {
@@ -286,13 +286,13 @@ void Watchdog::sample() {
     // temporary slot taken: max_temporary_workers, or the system refused).
     temporary_added_.fetch_add(1, std::memory_order_relaxed);
     if (compute.add_temporary_worker()) {
-      events.push_back(
-          {WatchdogEvent::Level::warning,
-           "starvation: all " + std::to_string(considered) + " compute worker(s) blocked or busy for over " +
-               format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) + " with " +
-               std::to_string(compute.queued_hint()) + " item(s) waiting; added a temporary worker (" +
-               std::to_string(temporaries + 1) + " live)",
-           /*with_dump=*/true});
+      events.push_back({WatchdogEvent::Level::warning,
+                        "starvation: all " + std::to_string(considered) +
+                            " compute worker(s) blocked or busy for over " +
+                            format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) +
+                            " with " + std::to_string(compute.queued_hint()) +
+                            " item(s) waiting; added a temporary worker (" + std::to_string(temporaries + 1) + " live)",
+                        /*with_dump=*/true});
       runtime_.trace_instant("starvation: temporary worker added", events.back().message);
     } else {
       temporary_added_.fetch_sub(1, std::memory_order_relaxed);

@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, Iterator, List, Set
+from typing import Any, Dict, List, Set
 
 import pytest
 
@@ -62,7 +62,14 @@ _BY_PHASE: Dict[str, Dict[str, Any]] = {
     "i": {"s": str, "args": dict},
     "M": {"args": dict},
 }
-_TASK_ARGS: Dict[str, Any] = {"task_id": int, "parent_id": int, "queued_us": (int, float), "state": str, "error_type": str, "error": str}
+_TASK_ARGS: Dict[str, Any] = {
+    "task_id": int,
+    "parent_id": int,
+    "queued_us": (int, float),
+    "state": str,
+    "error_type": str,
+    "error": str,
+}
 _STATES = {"completed", "failed", "cancelled", "timed_out"}
 
 

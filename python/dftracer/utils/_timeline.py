@@ -36,7 +36,9 @@ class TimelineData:
     """A trace, arranged for drawing (times in seconds from the first event)."""
 
     lanes: List[Tuple[int, str]] = field(default_factory=list)  # (tid, thread name), top to bottom
-    tasks: Dict[int, List[Tuple[float, float, str, str, str]]] = field(default_factory=dict)  # tid -> start, dur, kind, name, state
+    tasks: Dict[int, List[Tuple[float, float, str, str, str]]] = field(
+        default_factory=dict
+    )  # tid -> start, dur, kind, name, state
     counters: List[Tuple[float, int, int, int]] = field(default_factory=list)  # t, queued, running, blocked
     instants: List[Tuple[float, str]] = field(default_factory=list)
     span_s: float = 0.0
@@ -81,9 +83,7 @@ def load_timeline(path: PathLike) -> TimelineData:
         state = str(e.get("args", {}).get("state", ""))
         by_tid[int(e["tid"])].append((start, dur, str(e.get("cat", "")), str(e["name"]), state))
     data.tasks = dict(by_tid)
-    data.lanes = sorted(
-        ((tid, names.get(tid, f"thread {tid}")) for tid in by_tid), key=lambda lane: _lane_key(lane[1])
-    )
+    data.lanes = sorted(((tid, names.get(tid, f"thread {tid}")) for tid in by_tid), key=lambda lane: _lane_key(lane[1]))
     for e in sorted(raw_counters, key=lambda e: float(e["ts"])):
         a = e.get("args", {})
         t = (float(e["ts"]) - t0) / 1e6
@@ -138,7 +138,11 @@ def draw_timeline(
         for start, dur, kind, name, state in data.tasks[tid]:
             # A bar at least a pixel wide, so short tasks stay visible.
             width = max(dur, data.span_s / 4000 if data.span_s > 0 else 1e-6)
-            colour = KIND_COLOURS.get(kind, OTHER_COLOUR) if color_by == "kind" else name_colour.get(_name_group(name), OTHER_COLOUR)
+            colour = (
+                KIND_COLOURS.get(kind, OTHER_COLOUR)
+                if color_by == "kind"
+                else name_colour.get(_name_group(name), OTHER_COLOUR)
+            )
             groups[colour].append((start, width))
             if state in ("failed", "timed_out"):
                 failed.append((start, width))

@@ -209,9 +209,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         action="store_true",
         help="Runtime.map vs ThreadPoolExecutor.map vs joblib: 1M tiny items, 2,000 small files",
     )
-    bench.add_argument(
-        "--trace", action="store_true", help="tracing off vs on: us per Python task, ns per native task"
-    )
+    bench.add_argument("--trace", action="store_true", help="tracing off vs on: us per Python task, ns per native task")
     bench.set_defaults(run=_bench)
 
     timeline = sub.add_parser("timeline", help="draw a traced run: one lane per worker, queue depth underneath")

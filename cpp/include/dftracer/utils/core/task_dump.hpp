@@ -21,8 +21,8 @@ struct TaskDumpEntry {
   // a task whose wait runs another task inline on its thread).
   std::string worker;
   bool temporary_worker = false;
-  std::int64_t running_ns = 0;  // since its body started
-  bool blocked = false;         // its thread is blocked in a wait
+  std::int64_t running_ns = 0;   // since its body started
+  bool blocked = false;          // its thread is blocked in a wait
   std::uint64_t waiting_on = 0;  // the task it waits for; 0: none visible
 };
 

@@ -80,13 +80,18 @@ void log_watchdog_events_with_dump(Runtime& runtime, std::atomic<std::int64_t>& 
   ScopedGil gil;
   try {
     py::object logger = py::module_::import("logging").attr("getLogger")("dftracer.utils");
+    // The dump goes into the record of the first event that asked for one:
+    // one record per report, the dump under it.
+    bool dumped = false;
     for (const WatchdogEvent& e : events) {
-      logger.attr(e.level == WatchdogEvent::Level::warning ? "warning" : "info")("%s", e.message);
-    }
-    if (dump) {
-      py::object text =
-          py::module_::import("dftracer.utils.task_dump").attr("_watchdog_dump_text")(task_dump_entries(runtime));
-      logger.attr("warning")("%s", text);
+      std::string message = e.message;
+      if (dump && e.with_dump && !dumped) {
+        dumped = true;
+        py::object text =
+            py::module_::import("dftracer.utils.task_dump").attr("_watchdog_dump_text")(task_dump_entries(runtime));
+        message += "\n" + text.cast<std::string>();
+      }
+      logger.attr(e.level == WatchdogEvent::Level::warning ? "warning" : "info")("%s", message);
     }
   } catch (py::error_already_set& e) {
     e.discard_as_unraisable("dftracer.utils watchdog logging");

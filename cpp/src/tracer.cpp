@@ -367,6 +367,10 @@ struct Tracer::Formatter {
   std::string& out;
 
   void begin(const char* name, const char* cat, std::uint64_t tid, std::int64_t ts_ns, const char* ph) {
+    // The separator on a line of its own: every event line stays one JSON
+    // object (line readers skip the one-character lines, as they skip "["
+    // and "]"), and the whole file is a valid JSON array once "]" is written.
+    if (t.events_ > 0) out += ",\n";
     out += "{\"id\":";
     out += std::to_string(t.next_event_id_++);
     out += ",\"name\":";

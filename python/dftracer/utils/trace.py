@@ -2,7 +2,8 @@
 
 ``Runtime(trace="run.pfw.gz")``, ``DFTRACER_UTILS_TRACE=run.pfw.gz`` or
 ``rt.start_trace(path)`` / ``rt.stop_trace()`` write one Chrome Trace Event
-per line: an ``"X"`` event per task (``cat`` python / native / io, ``tid``
+per line (``,`` lines between them, so the whole file is also one JSON
+array): an ``"X"`` event per task (``cat`` python / native / io, ``tid``
 the worker that ran it, ``ts``/``dur`` in microseconds, ``args`` with the
 task id, parent id, queued time, final state and error type), a counter
 track ``"tasks"`` (queued, running, blocked workers) and instant events for
@@ -74,7 +75,7 @@ def trace_path_from_environment() -> Optional[str]:
 
 def read_trace(path: PathLike) -> Iterator[Dict[str, Any]]:
     """The events of a ``.pfw`` or ``.pfw.gz`` file, in file order (the
-    ``[`` and ``]`` framing lines skipped). A file cut short (a crash) reads
+    ``[``, ``,`` and ``]`` framing lines skipped). A file cut short (a crash) reads
     up to its last whole line."""
     p = os.fspath(path)
     opener: Any = gzip.open if p.endswith(".gz") else open

@@ -1,7 +1,8 @@
 // Tracer: the runtime's own timeline, written in the DFTracer .pfw form.
 //
-// One Chrome Trace Event object per line (after a "[" line, and a "]" line
-// once stopped), plain or gzip-compressed by the file name (".gz"):
+// One Chrome Trace Event object per line, after a "[" line, separated by
+// "," lines, and a "]" line once stopped (so the file is also one valid JSON
+// array), plain or gzip-compressed by the file name (".gz"):
 //  - "X": one per submitted task that became final (name, cat = python /
 //    native / io, pid, tid = the OS thread that ran it, ts/dur in
 //    microseconds, args: task id, parent id, queued time, final state,

@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_set>
 
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,6 +33,8 @@ std::atomic<const char* (*)(const std::type_info&)> g_kind_classifier{nullptr};
 // Longest name and error text a record carries (longer ones are cut).
 constexpr std::size_t kMaxName = 256;
 constexpr std::size_t kMaxError = 512;
+// The writer thread's nice value (see writer_main).
+constexpr int kWriterNice = 19;
 
 enum RecordKind : std::uint8_t { kTaskRecord = 1, kInstantRecord = 2 };
 
@@ -118,8 +122,22 @@ std::string error_text(const std::exception_ptr& error) {
   return type + ": " + text;
 }
 
+void append_int(std::string& out, std::uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;  // 24 characters hold any 64-bit value
+  out.append(buf, end);
+}
+
 void append_escaped(std::string& out, std::string_view s) {
   out += '"';
+  // Task names rarely need escaping: append them whole when they do not.
+  if (std::none_of(s.begin(), s.end(),
+                   [](char c) { return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20; })) {
+    out.append(s);
+    out += '"';
+    return;
+  }
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
     switch (c) {
@@ -154,7 +172,7 @@ void append_escaped(std::string& out, std::string_view s) {
 // Nanoseconds as microseconds with three decimals (no floating point).
 void append_us(std::string& out, std::int64_t ns) {
   if (ns < 0) ns = 0;
-  out += std::to_string(ns / 1000);
+  append_int(out, static_cast<std::uint64_t>(ns / 1000));
   char frac[5] = {'.', static_cast<char>('0' + (ns / 100) % 10), static_cast<char>('0' + (ns / 10) % 10),
                   static_cast<char>('0' + ns % 10), '\0'};
   out += frac;
@@ -173,7 +191,7 @@ class Tracer::Sink {
     gzip_ = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
     errno = 0;
     if (gzip_) {
-      gz_ = gzopen(path.c_str(), "wb3");
+      gz_ = gzopen(path.c_str(), "wb1");  // level 1: the writer's CPU is the cost that shows
       if (!gz_) throw TraceError(message("cannot open", errno ? std::strerror(errno) : "out of memory"));
     } else {
       file_ = std::fopen(path.c_str(), "wb");
@@ -366,21 +384,21 @@ struct Tracer::Formatter {
   Tracer& t;
   std::string& out;
 
-  void begin(const char* name, const char* cat, std::uint64_t tid, std::int64_t ts_ns, const char* ph) {
+  void begin(std::string_view name, const char* cat, std::uint64_t tid, std::int64_t ts_ns, const char* ph) {
     // The separator on a line of its own: every event line stays one JSON
     // object (line readers skip the one-character lines, as they skip "["
     // and "]"), and the whole file is a valid JSON array once "]" is written.
     if (t.events_ > 0) out += ",\n";
     out += "{\"id\":";
-    out += std::to_string(t.next_event_id_++);
+    append_int(out, t.next_event_id_++);
     out += ",\"name\":";
     append_escaped(out, name);
     out += ",\"cat\":\"";
     out += cat;
     out += "\",\"pid\":";
-    out += std::to_string(t.pid_);
+    append_int(out, static_cast<std::uint64_t>(t.pid_));
     out += ",\"tid\":";
-    out += std::to_string(tid);
+    append_int(out, tid);
     out += ",\"ts\":";
     append_us(out, ts_ns == 0 ? 0 : ts_ns + t.wall_offset_ns_);
     out += ",\"ph\":\"";
@@ -405,15 +423,15 @@ struct Tracer::Formatter {
     }
     bool ran = r.from == static_cast<std::uint8_t>(TaskStatus::running) && r.start_ns != 0;
     std::int64_t start = ran ? r.start_ns : r.end_ns;
-    std::string display = name.empty() ? TaskState::automatic_name(r.id) : std::string(name);
-    begin(display.c_str(), cat, r.tid ? r.tid : buffer_tid, start, "X");
+    std::string display = name.empty() ? TaskState::automatic_name(r.id) : std::string();
+    begin(name.empty() ? std::string_view(display) : name, cat, r.tid ? r.tid : buffer_tid, start, "X");
     out += ",\"dur\":";
     append_us(out, ran && r.end_ns > r.start_ns ? r.end_ns - r.start_ns : 0);
     out += ",\"args\":{\"task_id\":";
-    out += std::to_string(r.id);
+    append_int(out, r.id);
     if (r.parent_id != 0) {
       out += ",\"parent_id\":";
-      out += std::to_string(r.parent_id);
+      append_int(out, r.parent_id);
     }
     out += ",\"queued_us\":";
     append_us(out, start > r.submit_ns ? start - r.submit_ns : 0);
@@ -431,8 +449,7 @@ struct Tracer::Formatter {
   }
 
   void instant(const InstantRecord& r, std::string_view name, std::string_view message, std::uint64_t tid) {
-    std::string n(name);
-    begin(n.c_str(), "watchdog", tid, r.ts_ns, "i");
+    begin(name, "watchdog", tid, r.ts_ns, "i");
     out += ",\"s\":\"p\",\"args\":{\"message\":";
     append_escaped(out, message);
     if (r.task_id != 0) {
@@ -532,6 +549,10 @@ void Tracer::fail(const std::string& message) {
 
 void Tracer::writer_main() {
   writer_tid_ = this_thread_os_id();
+  // Background work: below the workers' priority, so a busy machine runs
+  // the tasks first and the writer catches up when a core is free (the
+  // records wait in their buffers). Linux applies nice per thread.
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(writer_tid_), kWriterNice);
   std::string out;
   {
     Formatter f{*this, out};

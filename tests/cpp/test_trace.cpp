@@ -329,3 +329,33 @@ TEST(TaskDump, ShowsTheWorkerAndTheTaskItWaitsOn) {
   outer.get();
   EXPECT_TRUE(rt.dump_tasks().empty());
 }
+
+TEST(TraceBuffer, ConsumerSeesEveryRecordInOrderWhileChunksTurnOver) {
+  detail::TraceThreadBuffer buffer(1, "t");
+  const std::uint64_t n = test::kUnderSanitizer ? 100'000 : 1'000'000;
+  std::atomic<bool> done{false};
+  std::thread producer([&] {
+    char rec[40] = {};
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::memcpy(rec, &i, sizeof i);
+      std::size_t size = 8 + (i % 32);  // records of varying size straddle chunk ends
+      while (!buffer.append(rec, size)) {}
+    }
+    done.store(true, std::memory_order_release);
+  });
+  std::uint64_t expected = 0;
+  auto consume = [&](const char* p, std::size_t len) {
+    const char* end = p + len;
+    while (p < end) {
+      std::uint64_t v;
+      std::memcpy(&v, p, sizeof v);
+      ASSERT_EQ(v, expected);
+      p += 8 + (expected % 32);
+      ++expected;
+    }
+  };
+  while (!done.load(std::memory_order_acquire)) buffer.drain(consume);
+  producer.join();
+  buffer.drain(consume);
+  EXPECT_EQ(expected, n);
+}

@@ -4,8 +4,9 @@
 // The thread that records appends whole records to its own chunk and
 // publishes how far it has written with one release store (a plain move on
 // x86): no lock, no RMW, nothing shared with other recording threads. The
-// writer thread reads up to the published size, and frees a chunk once the
-// producer has moved on to the next one. A record never spans two chunks.
+// writer thread reads up to the published size, and hands a chunk back for
+// reuse once the producer has moved on to the next one. A record never spans
+// two chunks.
 //
 // A buffer is shared (shared_ptr) by the tracer that drains it and by the
 // thread that fills it, so a thread that records after its tracer stopped
@@ -35,6 +36,13 @@ class TraceThreadBuffer {
       delete c;
       c = next;
     }
+    for (Chunk* list : {spares_.load(std::memory_order_relaxed), local_spares_}) {
+      for (Chunk* c = list; c;) {
+        Chunk* next = c->next.load(std::memory_order_relaxed);
+        delete c;
+        c = next;
+      }
+    }
   }
   TraceThreadBuffer(const TraceThreadBuffer&) = delete;
   TraceThreadBuffer& operator=(const TraceThreadBuffer&) = delete;
@@ -49,7 +57,8 @@ class TraceThreadBuffer {
     Chunk* c = tail_;
     std::size_t used = c->used.load(std::memory_order_relaxed);  // only we write it
     if (used + n > kChunkBytes) {
-      Chunk* fresh = new (std::nothrow) Chunk;
+      Chunk* fresh = take_spare();
+      if (!fresh) fresh = new (std::nothrow) Chunk;
       if (!fresh) return false;
       std::memcpy(fresh->data, bytes, n);
       fresh->used.store(n, std::memory_order_relaxed);  // published by the next store
@@ -80,7 +89,7 @@ class TraceThreadBuffer {
       if (!next) return;
       head_ = next;
       consumed_ = 0;
-      delete c;
+      give_spare(c);
     }
   }
 
@@ -95,11 +104,46 @@ class TraceThreadBuffer {
     char data[kChunkBytes];
   };
 
+  // Drained chunks go back to the producer (a fresh allocation is first
+  // touched page by page; a reused one is warm): the consumer pushes onto
+  // this stack, the producer takes the whole stack at once. One pusher and
+  // one taker-of-all, so no ABA. At most kMaxSpares are kept.
+  static constexpr int kMaxSpares = 4;
+  void give_spare(Chunk* c) noexcept {
+    if (spare_count_ >= kMaxSpares) {
+      // Count only what we pushed since the producer last took the stack.
+      if (spares_.load(std::memory_order_acquire) != nullptr) {
+        delete c;
+        return;
+      }
+      spare_count_ = 0;
+    }
+    c->used.store(0, std::memory_order_relaxed);
+    Chunk* head = spares_.load(std::memory_order_relaxed);
+    do {
+      c->next.store(head, std::memory_order_relaxed);
+      // release: the taker sees the chunk reset.
+    } while (!spares_.compare_exchange_weak(head, c, std::memory_order_release, std::memory_order_relaxed));
+    ++spare_count_;
+  }
+  Chunk* take_spare() noexcept {
+    if (!local_spares_) local_spares_ = spares_.exchange(nullptr, std::memory_order_acquire);
+    Chunk* c = local_spares_;
+    if (c) {
+      local_spares_ = c->next.load(std::memory_order_relaxed);
+      c->next.store(nullptr, std::memory_order_relaxed);
+    }
+    return c;
+  }
+
   const std::uint64_t tid_;
   const std::string thread_name_;
   Chunk* head_;  // consumer side
   std::size_t consumed_ = 0;
-  Chunk* tail_;  // producer side
+  Chunk* tail_;                    // producer side
+  Chunk* local_spares_ = nullptr;  // producer side: spares taken, not yet used
+  std::atomic<Chunk*> spares_{nullptr};
+  int spare_count_ = 0;  // consumer side
   std::atomic<bool> orphaned_{false};
 };
 

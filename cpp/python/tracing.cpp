@@ -7,6 +7,7 @@
 #include <string>
 #include <typeinfo>
 
+#include "dftracer/utils/core/tracer.hpp"
 #include "gil.hpp"
 #include "native_runtime.hpp"
 #include "task_kinds.hpp"

@@ -8,6 +8,7 @@
 #include "dftracer/utils/core/detail/forced_unwind.hpp"
 #include "dftracer/utils/core/detail/thread_role.hpp"
 #include "dftracer/utils/core/detail/thread_start.hpp"
+#include "dftracer/utils/core/tracer.hpp"
 
 namespace dftracer::utils {
 

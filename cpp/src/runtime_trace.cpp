@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "dftracer/utils/core/runtime.hpp"
+#include "dftracer/utils/core/tracer.hpp"
 
 namespace dftracer::utils {
 
@@ -33,6 +34,10 @@ TraceSummary Runtime::stop_trace() {
   // The tracer itself stays (traces_) until the runtime goes: a thread that
   // loaded the pointer just before the exchange may still be recording.
   return t->stop();
+}
+
+void Runtime::trace_instant(std::string_view name, std::string_view message, std::uint64_t task_id) noexcept {
+  if (Tracer* t = tracer_.load(std::memory_order_acquire)) t->record_instant(name, message, task_id);
 }
 
 bool Runtime::tracing() const noexcept {

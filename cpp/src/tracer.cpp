@@ -592,6 +592,13 @@ TraceSummary Tracer::stop() {
   }
   announced_.clear();
   lost = dropped_.load(std::memory_order_relaxed);
+  if (lost != 0 && error_.empty() && options_.on_error) {
+    // Said once, at the end: a trace with holes must not pass for whole.
+    try {
+      options_.on_error(std::to_string(lost) + " trace record(s) dropped in '" + options_.path +
+                        "' (the writer fell too far behind, or memory ran out)");
+    } catch (...) {}
+  }
   std::lock_guard lock(mu_);
   stopped_ = true;
   summary_ = {options_.path, events_, lost, error_};

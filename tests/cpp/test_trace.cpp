@@ -359,3 +359,16 @@ TEST(TraceBuffer, ConsumerSeesEveryRecordInOrderWhileChunksTurnOver) {
   buffer.drain(consume);
   EXPECT_EQ(expected, n);
 }
+
+TEST(TraceBuffer, AWriterFarBehindCostsRecordsNotUnboundedMemory) {
+  detail::TraceThreadBuffer buffer(1, "t");
+  char rec[1024] = {};
+  std::uint64_t accepted = 0;
+  while (buffer.append(rec, sizeof rec)) ++accepted;
+  const std::uint64_t per_chunk = detail::TraceThreadBuffer::kChunkBytes / sizeof rec;
+  EXPECT_EQ(accepted, per_chunk * detail::TraceThreadBuffer::kMaxChunks);
+  std::uint64_t drained = 0;
+  buffer.drain([&](const char*, std::size_t n) { drained += n / sizeof rec; });
+  EXPECT_EQ(drained, accepted);
+  EXPECT_TRUE(buffer.append(rec, sizeof rec));  // room again once the writer caught up
+}

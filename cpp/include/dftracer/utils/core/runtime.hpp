@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -40,10 +41,15 @@
 #include "dftracer/utils/core/task_host.hpp"
 #include "dftracer/utils/core/task_kinds.hpp"
 #include "dftracer/utils/core/task_state.hpp"
-#include "dftracer/utils/core/tracer.hpp"
 #include "dftracer/utils/core/watchdog.hpp"
 
 namespace dftracer::utils {
+
+// The timeline (tracer.hpp): only named here, so that the runtime's header
+// does not pull in the tracer's.
+class Tracer;
+struct TraceOptions;
+struct TraceSummary;
 
 enum class Pool : std::uint8_t { compute, io };
 
@@ -218,9 +224,8 @@ class Runtime final : public TaskHost {
   TraceSummary stop_trace();
   bool tracing() const noexcept;
   std::string trace_path() const;
-  void trace_instant(std::string_view name, std::string_view message, std::uint64_t task_id = 0) noexcept {
-    if (Tracer* t = tracer_.load(std::memory_order_acquire)) t->record_instant(name, message, task_id);
-  }
+  // A watchdog action on the timeline (no-op when not tracing).
+  void trace_instant(std::string_view name, std::string_view message, std::uint64_t task_id = 0) noexcept;
   // What runs and waits now, for task dumps (task_dump.hpp).
   std::vector<TaskDumpEntry> dump_tasks() const;
 

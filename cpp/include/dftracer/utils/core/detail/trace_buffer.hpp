@@ -27,6 +27,9 @@ namespace dftracer::utils::detail {
 class TraceThreadBuffer {
  public:
   static constexpr std::size_t kChunkBytes = 32 * 1024;
+  // At most this many chunks per thread (64 MiB, ~600k task records)
+  // waiting for the writer; beyond it append() drops.
+  static constexpr std::uint32_t kMaxChunks = 2048;
 
   TraceThreadBuffer(std::uint64_t tid, std::string thread_name)
       : tid_(tid), thread_name_(std::move(thread_name)), head_(new Chunk), tail_(head_) {}
@@ -58,8 +61,15 @@ class TraceThreadBuffer {
     std::size_t used = c->used.load(std::memory_order_relaxed);  // only we write it
     if (used + n > kChunkBytes) {
       Chunk* fresh = take_spare();
-      if (!fresh) fresh = new (std::nothrow) Chunk;
-      if (!fresh) return false;
+      if (!fresh) {
+        // A writer that falls this far behind (it runs below the workers'
+        // priority) costs records, not unbounded memory: the caller counts
+        // them as dropped.
+        if (chunks_.load(std::memory_order_relaxed) >= kMaxChunks) return false;
+        fresh = new (std::nothrow) Chunk;
+        if (!fresh) return false;
+        chunks_.fetch_add(1, std::memory_order_relaxed);  // a count only: no ordering needed
+      }
       std::memcpy(fresh->data, bytes, n);
       fresh->used.store(n, std::memory_order_relaxed);  // published by the next store
       // release: the consumer that sees `next` sees the new chunk's bytes and
@@ -114,6 +124,7 @@ class TraceThreadBuffer {
       // Count only what we pushed since the producer last took the stack.
       if (spares_.load(std::memory_order_acquire) != nullptr) {
         delete c;
+        chunks_.fetch_sub(1, std::memory_order_relaxed);
         return;
       }
       spare_count_ = 0;
@@ -143,7 +154,8 @@ class TraceThreadBuffer {
   Chunk* tail_;                    // producer side
   Chunk* local_spares_ = nullptr;  // producer side: spares taken, not yet used
   std::atomic<Chunk*> spares_{nullptr};
-  int spare_count_ = 0;  // consumer side
+  int spare_count_ = 0;                   // consumer side
+  std::atomic<std::uint32_t> chunks_{1};  // chunks this buffer owns (spares included)
   std::atomic<bool> orphaned_{false};
 };
 

@@ -140,8 +140,12 @@ void Watchdog::time_out(TaskState& task, const std::string& why) {
   // Final at once (no claim can start the body any more); the finishing
   // steps are posted to the callback thread by the task's host, since this
   // thread does not finish tasks itself (Runtime::finishes_on_this_thread).
-  if (!task.finish_timed_out(std::make_exception_ptr(TaskTimeoutError(why)))) return;
+  if (is_final(task.status())) return;
+  // On the timeline before the finish: the finish releases the task's
+  // waiters, who may stop the trace at once. (A body finishing in between
+  // leaves an instant for a timeout that lost the race; harmless.)
   runtime_.trace_instant("timeout", why, task.id());
+  if (!task.finish_timed_out(std::make_exception_ptr(TaskTimeoutError(why)))) return;
   task.request_cancel();
   timed_out_.fetch_add(1, std::memory_order_relaxed);
   std::function<void(TaskState&)> hook;

@@ -19,6 +19,7 @@
 #include "task_handle_factory.hpp"
 #include "task_kinds.hpp"
 #include "task_naming.hpp"
+#include "tracing.hpp"
 
 namespace py = pybind11;
 using namespace dftracer::utils;
@@ -30,6 +31,7 @@ PYBIND11_MODULE(_core, m) {
   python::register_exceptions(m);
   python::register_native_handle(m);
   python::register_native_runtime(m);
+  python::register_tracing(m);
   python::register_c_api(m);
   python::register_done_callbacks(m);
   python::register_completion_queue(m);

@@ -20,6 +20,7 @@
 #include "task_handle_factory.hpp"
 #include "task_kinds.hpp"
 #include "task_naming.hpp"
+#include "tracing.hpp"
 #include "waiting.hpp"
 
 namespace dftracer::utils::python {
@@ -78,25 +79,13 @@ ChildrenMap children_of(const std::vector<TaskSnapshot>& recent, const std::vect
 }
 
 // Watchdog hooks: run on the runtime's callback thread, which takes the GIL
-// for them (never the watchdog thread: a logging handler is user code).
+// for them (never the watchdog thread: a logging handler is user code); the
+// logging one is log_watchdog_events_with_dump (tracing.cpp).
 void interrupt_timed_out_task(TaskState& task) {
   auto* py_task = dynamic_cast<PythonTaskState*>(&task);
   if (!py_task || python_exiting()) return;
   ScopedGil gil;
   py_task->interrupt(timeout_error_type().ptr());
-}
-
-void log_watchdog_events(const std::vector<WatchdogEvent>& events) {
-  if (python_exiting()) return;
-  ScopedGil gil;
-  try {
-    py::object logger = py::module_::import("logging").attr("getLogger")("dftracer.utils");
-    for (const WatchdogEvent& e : events) {
-      logger.attr(e.level == WatchdogEvent::Level::warning ? "warning" : "info")("%s", e.message);
-    }
-  } catch (py::error_already_set& e) {
-    e.discard_as_unraisable("dftracer.utils watchdog logging");
-  }
 }
 
 // A task forked and the child returned from it to the worker loop: flush
@@ -142,7 +131,14 @@ NativeRuntime::NativeRuntime(RuntimeOptions options, std::size_t python_threads,
   options.on_worker_exit = &release_worker_thread_state;
   options.on_forked_child = &end_forked_child_process;
   runtime_ = without_gil([&] { return std::make_unique<Runtime>(options); });
-  if (Watchdog* dog = runtime_->watchdog()) dog->set_hooks({&interrupt_timed_out_task, &log_watchdog_events});
+  if (Watchdog* dog = runtime_->watchdog()) {
+    // The runtime outlives its watchdog and callback thread, which run this.
+    auto last_dump = std::make_shared<std::atomic<std::int64_t>>(0);
+    dog->set_hooks(
+        {&interrupt_timed_out_task, [rt = runtime_.get(), last_dump](const std::vector<WatchdogEvent>& events) {
+           log_watchdog_events_with_dump(*rt, *last_dump, events);  // tracing.cpp
+         }});
+  }
 }
 
 void NativeRuntime::set_default_task_timeout(py::handle timeout) {

@@ -86,6 +86,11 @@ class PythonTaskState final : public PyResultTaskState {
   // GIL held. An interrupt held back while a task ran inline (see
   // interrupt()): the exception type to raise now, or null.
   py::object take_held_interrupt();
+  // GIL held. For task dumps: the Python thread ident running the callable
+  // now (0: not inside its call), and the task running inline inside its
+  // wait on that thread (null: none).
+  unsigned long running_thread_ident() const noexcept { return in_call_ ? thread_ident_ : 0; }
+  const PythonTaskState* inline_inner() const noexcept { return inner_; }
 
  protected:
   void run() override;

@@ -513,6 +513,7 @@ std::vector<Executor::WorkerView> Executor::workers_view() const {
     }
     v.task_since_ns = s.task_since_ns.load(std::memory_order_relaxed);
     v.tasks_run = s.tasks_run.load(std::memory_order_relaxed);
+    v.waiting_on = s.waiting_on.load(std::memory_order_relaxed);
     v.queue_depth = w.deque.size_hint();
     out.push_back(std::move(v));
   }

@@ -8,6 +8,7 @@
 #include "dftracer/utils/core/detail/forced_unwind.hpp"
 #include "dftracer/utils/core/detail/thread_role.hpp"
 #include "dftracer/utils/core/detail/thread_start.hpp"
+#include "dftracer/utils/core/tracer.hpp"
 
 namespace dftracer::utils {
 
@@ -109,6 +110,8 @@ void Runtime::on_task_started(TaskState& task, std::int64_t start_ns) noexcept {
 }
 
 void Runtime::on_task_finished(TaskState& task, TaskStatus from) {
+  // acquire: pairs with start_trace's release (a plain load on x86).
+  if (Tracer* t = tracer_.load(std::memory_order_acquire)) t->record_task(task, from);
   if (task.deadline_ns() != 0 && watchdog_) watchdog_->untrack_deadline(task);
   registry_.on_finished(task, from);
   TaskStatus s = task.status();
@@ -136,6 +139,15 @@ bool Runtime::finishes_on_this_thread() const noexcept {
 
 void Runtime::finish_elsewhere(TaskState& task, TaskStatus from) {
   // The task stays active (wait_all waits) until its tail has run there.
+  // Traced, a body finishing itself here (caller runs, a foreign thread)
+  // keeps its lane: the tail records the task on the callback thread.
+  if (Tracer* t = tracer_.load(std::memory_order_acquire); t && this_task::current() == &task) {
+    callbacks_->post([ref = TaskStateRef::share(&task), from, lane = t->lane_of_this_thread()] {
+      Tracer::LaneScope scope(lane);
+      ref->run_tail(from);
+    });
+    return;
+  }
   callbacks_->post([ref = TaskStateRef::share(&task), from] { ref->run_tail(from); });
 }
 
@@ -228,6 +240,7 @@ void Runtime::stop_threads() {
   if (watchdog_) watchdog_->stop();
   compute_->stop();
   io_->stop();
+  stop_trace();  // before the callback thread: a write error is logged there
   callbacks_->stop();
 }
 

@@ -206,6 +206,7 @@ bool TaskState::block_until_done(std::optional<std::chrono::steady_clock::time_p
   }
   ThreadRole::DeferredWork* deferred = ThreadRole::deferred_work();
   Executor::BlockingScope blocking;
+  WaitingOnScope waiting_on(Executor::current_slot(), id_);  // for task dumps
   done_word_.fetch_add(2u, std::memory_order_acq_rel);
   for (;;) {
     std::uint32_t w = done_word_.load(std::memory_order_acquire);

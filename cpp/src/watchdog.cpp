@@ -140,6 +140,11 @@ void Watchdog::time_out(TaskState& task, const std::string& why) {
   // Final at once (no claim can start the body any more); the finishing
   // steps are posted to the callback thread by the task's host, since this
   // thread does not finish tasks itself (Runtime::finishes_on_this_thread).
+  if (is_final(task.status())) return;
+  // On the timeline before the finish: the finish releases the task's
+  // waiters, who may stop the trace at once. (A body finishing in between
+  // leaves an instant for a timeout that lost the race; harmless.)
+  runtime_.trace_instant("timeout", why, task.id());
   if (!task.finish_timed_out(std::make_exception_ptr(TaskTimeoutError(why)))) return;
   task.request_cancel();
   timed_out_.fetch_add(1, std::memory_order_relaxed);
@@ -183,6 +188,7 @@ void Watchdog::sample() {
       events.push_back({WatchdogEvent::Level::warning, "runtime timeout of " +
                                                            format_duration(global_timeout_ns_.load()) +
                                                            " passed: timing out every queued and running task"});
+      runtime_.trace_instant("global timeout", events.back().message);
     }
     std::vector<TaskStateRef> live = runtime_.registry().live_tasks();
     for (TaskStateRef& t : live) {
@@ -233,7 +239,8 @@ void Watchdog::sample() {
     std::string msg = std::to_string(long_runners.size()) + " task(s) running longer than " +
                       format_duration(std::chrono::nanoseconds(options_.long_task_threshold).count()) + ": ";
     for (std::size_t i = 0; i < long_runners.size(); ++i) msg += (i ? ", " : "") + long_runners[i];
-    events.push_back({WatchdogEvent::Level::warning, std::move(msg)});
+    events.push_back({WatchdogEvent::Level::warning, std::move(msg), /*with_dump=*/true});
+    runtime_.trace_instant("long task", events.back().message);
   }
 
   // 4. Stall: work queued and nothing finishing for stall_threshold.
@@ -246,11 +253,14 @@ void Watchdog::sample() {
   bool work_waiting = totals.queued > 0;
   bool stalled = work_waiting && now - last_progress_ns_ >= std::chrono::nanoseconds(options_.stall_threshold).count();
   if (stalled && !stalled_.load()) {
-    events.push_back({WatchdogEvent::Level::warning, "stalled: " + std::to_string(totals.queued) +
-                                                         " task(s) queued and none finished for " +
-                                                         format_duration(now - last_progress_ns_)});
+    events.push_back({WatchdogEvent::Level::warning,
+                      "stalled: " + std::to_string(totals.queued) + " task(s) queued and none finished for " +
+                          format_duration(now - last_progress_ns_),
+                      /*with_dump=*/true});
+    runtime_.trace_instant("stall", events.back().message);
   } else if (!stalled && stalled_.load()) {
     events.push_back({WatchdogEvent::Level::info, "work is flowing again"});
+    runtime_.trace_instant("flowing again", events.back().message);
   }
   stalled_.store(stalled, std::memory_order_release);
 
@@ -280,12 +290,14 @@ void Watchdog::sample() {
     // temporary slot taken: max_temporary_workers, or the system refused).
     temporary_added_.fetch_add(1, std::memory_order_relaxed);
     if (compute.add_temporary_worker()) {
-      events.push_back(
-          {WatchdogEvent::Level::warning,
-           "starvation: all " + std::to_string(considered) + " compute worker(s) blocked or busy for over " +
-               format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) + " with " +
-               std::to_string(compute.queued_hint()) + " item(s) waiting; added a temporary worker (" +
-               std::to_string(temporaries + 1) + " live)"});
+      events.push_back({WatchdogEvent::Level::warning,
+                        "starvation: all " + std::to_string(considered) +
+                            " compute worker(s) blocked or busy for over " +
+                            format_duration(std::chrono::nanoseconds(options_.starvation_threshold).count()) +
+                            " with " + std::to_string(compute.queued_hint()) +
+                            " item(s) waiting; added a temporary worker (" + std::to_string(temporaries + 1) + " live)",
+                        /*with_dump=*/true});
+      runtime_.trace_instant("starvation: temporary worker added", events.back().message);
     } else {
       temporary_added_.fetch_sub(1, std::memory_order_relaxed);
     }
@@ -297,6 +309,7 @@ void Watchdog::sample() {
     events.push_back({WatchdogEvent::Level::info, "retired " + std::to_string(last_temporary_live_ - temporaries_now) +
                                                       " temporary worker(s); " + std::to_string(temporaries_now) +
                                                       " left"});
+    runtime_.trace_instant("temporary workers retired", events.back().message);
   }
   last_temporary_live_ = temporaries_now;
 

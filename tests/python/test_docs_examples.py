@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # docs/native-extensions.md holds fragments of an extension (built in tests/native_ext).
-DOCUMENTS = ["README.md", "docs/logging.md", "docs/progress.md", "docs/dask.md"]
+DOCUMENTS = ["README.md", "docs/logging.md", "docs/progress.md", "docs/dask.md", "docs/tracing.md"]
 _FENCE = re.compile(r"^```python\s*$")
 
 

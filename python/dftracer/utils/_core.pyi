@@ -122,6 +122,18 @@ class _NativeRuntime:
         """Refuses new work from outside (everything=True: from anywhere) from now on."""
     def drain(self, timeout: Optional[float] = None, cancel: bool = False) -> bool:
         """Waits (interruptibly) until nothing is active and no body runs; True when drained in time."""
+    def start_trace(self, path: str, flush_interval_ms: float = 0.0) -> None:
+        """Starts writing the timeline to path (gzip when it ends in .gz); OSError when it cannot be written."""
+    def stop_trace(self) -> Any:
+        """Finishes the trace file; a summary dict (path, events, dropped, error), or None when not tracing."""
+    @property
+    def tracing(self) -> bool:
+        """True while a trace is written (False after a write error)."""
+    @property
+    def trace_path(self) -> Optional[str]:
+        """The file being traced to, or None."""
+    def dump_tasks(self) -> list[dict[str, Any]]:
+        """One dict per running task: where it runs, for how long, what it waits on, the Python thread running it."""
     @property
     def threads(self) -> int: ...
     @property
@@ -185,3 +197,6 @@ def register_runtime_type(cls: type) -> None:
 
 def register_task_handle_type(cls: type) -> None:
     """Called once by dftracer.utils.task_handle: the class submit() returns."""
+
+def _bench_native_tasks(runtime: _NativeRuntime, n: int) -> float:
+    """Seconds to submit and finish n no-op native tasks (a benchmark)."""

@@ -44,6 +44,11 @@ def unregister(runtime: "Runtime") -> None:
     _live.discard(runtime)
 
 
+def live_runtimes() -> List["Runtime"]:
+    """The runtimes of this process not yet shut down (task dumps on a signal)."""
+    return list(_live)
+
+
 class ForkedRuntime:
     """Stands in for a native runtime inherited through ``os.fork``."""
 

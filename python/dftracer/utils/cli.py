@@ -3,7 +3,9 @@
 Subcommands:
   demo   generate synthetic traces and index them in parallel (the main job)
   bench  Python benchmarks against concurrent.futures (and Dask if installed);
-         --large-jobs: Runtime.map against ThreadPoolExecutor.map and joblib
+         --large-jobs: Runtime.map against ThreadPoolExecutor.map and joblib;
+         --trace: what tracing costs per Python and per native task
+  timeline  draw a traced run (Runtime(trace=...)) as a picture (matplotlib)
   info   version, build, thread counts it would pick, optional features
 """
 
@@ -77,12 +79,14 @@ def _demo(args: argparse.Namespace) -> int:
         size = sum(p.stat().st_size for p in paths)
         print(f"  {size / 2**20:.1f} MiB compressed, {time.perf_counter() - t0:.1f} s")
 
-        with Runtime(threads=args.threads, io_threads=args.io_threads) as rt:
+        with Runtime(threads=args.threads, io_threads=args.io_threads, trace=args.trace) as rt:
             print(f"indexing with dftracer.utils Runtime (threads={rt.threads}, io_threads={rt.io_threads}) ...")
             t0 = time.perf_counter()
             ours = run_with_runtime(rt, paths, None if args.quiet else _progress_printer(len(paths)))
             ours_s = time.perf_counter() - t0
             progress = rt.get_progress(max_tasks=0)
+        if args.trace:
+            print(f"  timeline written to {args.trace} (python -m dftracer.utils timeline {args.trace})")
         print(_summary(ours))
         print(f"  tasks: {progress['total']} total, {progress['completed']} completed, {progress['failed']} failed")
 
@@ -107,6 +111,17 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.trace:
+        from dftracer.utils.bench_trace import format_trace_overhead, run_trace_overhead
+
+        n = 10_000 if args.quick else 100_000
+        print(f"tracing off vs on, {args.threads} worker thread(s), best of {1 if args.quick else 3}")
+        overheads = run_trace_overhead(n, n, repeats=1 if args.quick else 3, threads=args.threads)
+        print(format_trace_overhead(overheads))
+        if args.json:
+            Path(args.json).write_text(json.dumps([dict(vars(r), overhead=r.overhead) for r in overheads], indent=2))
+            print(f"wrote {args.json}")
+        return 0
     if args.large_jobs:
         from dftracer.utils.bench_large_jobs import format_large_jobs_table, run_large_jobs
 
@@ -124,6 +139,22 @@ def _bench(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(to_json(results))
         print(f"wrote {args.json}")
+    return 0
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from dftracer.utils._timeline import draw_timeline
+
+    out = args.output or str(Path(args.trace).name).split(".")[0] + "-timeline.png"
+    try:
+        path = draw_timeline(args.trace, out, color_by=args.color_by, title=args.title)
+    except ImportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
     return 0
 
 
@@ -166,6 +197,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     demo.add_argument("--dir", help="write the traces here instead of a temporary folder")
     demo.add_argument("--keep", action="store_true", help="keep the generated files")
     demo.add_argument("--quiet", action="store_true", help="no live progress line")
+    demo.add_argument("--trace", help="write the run's timeline here (.pfw or .pfw.gz)")
     demo.set_defaults(run=_demo)
 
     bench = sub.add_parser("bench", help="benchmarks against concurrent.futures (and Dask)")
@@ -177,7 +209,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         action="store_true",
         help="Runtime.map vs ThreadPoolExecutor.map vs joblib: 1M tiny items, 2,000 small files",
     )
+    bench.add_argument("--trace", action="store_true", help="tracing off vs on: us per Python task, ns per native task")
     bench.set_defaults(run=_bench)
+
+    timeline = sub.add_parser("timeline", help="draw a traced run: one lane per worker, queue depth underneath")
+    timeline.add_argument("trace", help="a trace written by Runtime(trace=...) (.pfw or .pfw.gz)")
+    timeline.add_argument("-o", "--output", help="image file (.png, .svg, .pdf); default <trace>-timeline.png")
+    timeline.add_argument("--color-by", choices=["kind", "name"], default="kind", help="bar colours (default kind)")
+    timeline.add_argument("--title", help="the picture's title")
+    timeline.set_defaults(run=_timeline)
 
     info = sub.add_parser("info", help="version, build and the sizes it would pick")
     info.set_defaults(run=_info)

@@ -19,7 +19,9 @@ from dftracer.utils._core import _NativeTaskHandle
 from dftracer.utils.executor import RuntimeExecutor
 from dftracer.utils.mapping import MapIterator, NameSpec, make_map
 from dftracer.utils.progress_types import Progress
+from dftracer.utils.task_dump import TaskDump, collect_task_dump
 from dftracer.utils.task_handle import TaskHandle
+from dftracer.utils.trace import TraceSummary, trace_path_from_environment
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -122,6 +124,11 @@ class Runtime:
             again), and the runtime stays usable. ``False`` keeps every task
             on the pool's workers, where Ctrl-C interrupts only the wait and
             the task goes on.
+        trace: write the runtime's timeline to this file (DFTracer ``.pfw``
+            JSON lines, gzip when it ends in ``.gz``): one event per task,
+            queue depth, watchdog actions (see :meth:`start_trace`). None
+            uses ``DFTRACER_UTILS_TRACE`` when set. ``OSError`` when the
+            file cannot be written.
     """
 
     def __init__(
@@ -138,6 +145,7 @@ class Runtime:
         max_temporary_workers: int = _DEFAULTS["max_temporary_workers"],
         max_pending: int = _DEFAULTS["max_pending"],
         caller_runs: bool = True,
+        trace: Union[str, "os.PathLike[str]", None] = None,
     ) -> None:
         threads = _check_size("threads", threads)
         io_threads = _check_size("io_threads", io_threads) or _io_threads_from_environment()
@@ -159,6 +167,13 @@ class Runtime:
             bool(caller_runs),
         )
         self._error_callback: Optional[ErrorCallback] = None
+        trace_path = os.fspath(trace) if trace is not None else trace_path_from_environment()
+        if trace_path is not None:
+            try:
+                self.start_trace(trace_path)
+            except BaseException:
+                self._native.shutdown(False)
+                raise
         _lifecycle.register(self)
         logger.debug(
             "dftracer.utils runtime started: threads=%d io_threads=%d python_threads=%d",
@@ -653,6 +668,60 @@ class Runtime:
         :meth:`set_timeout` passed, or once shut down; True again when work
         flows. Computed by the watchdog thread, so calling it is cheap."""
         return bool(self._native.is_responsive())
+
+    # -- timeline and task dumps -------------------------------------------
+
+    def start_trace(self, path: Union[str, "os.PathLike[str]"], *, flush_interval: float = 0.02) -> None:
+        """Starts writing the timeline to ``path`` (gzip when it ends in ``.gz``).
+
+        One JSON line per event, in the DFTracer ``.pfw`` form (Chrome Trace
+        Events): an ``"X"`` event per task that finishes from now on, the
+        ``"tasks"`` counter track (queued, running, blocked) and instant
+        events for watchdog actions. Perfetto and chrome://tracing open it;
+        ``python -m dftracer.utils timeline`` draws it. Events are buffered
+        per worker and written every ``flush_interval`` seconds by a
+        background thread.
+
+        Raises ``OSError`` when the file cannot be opened or written now
+        (missing directory, no permission, full disk), and ``RuntimeError``
+        while a trace is already being written. A write that fails later is
+        logged once (logger ``dftracer.utils.trace``) and tracing stops;
+        the tasks go on. :meth:`shutdown` stops the trace itself.
+
+        Example::
+
+            rt.start_trace("run.pfw.gz")
+            rt.map(work, items)
+            summary = rt.stop_trace()
+        """
+        self._native.start_trace(os.fspath(path), float(flush_interval) * 1000.0)
+        logger.debug("tracing to %s", os.fspath(path))
+
+    def stop_trace(self) -> Optional[TraceSummary]:
+        """Writes what is buffered, closes the file and returns a summary
+        (path, events written, records dropped, the write error if one
+        stopped it), or None when no trace was being written."""
+        summary: Optional[TraceSummary] = self._native.stop_trace()
+        return summary
+
+    @property
+    def tracing(self) -> bool:
+        """True while a trace is being written (False after a write error)."""
+        return bool(self._native.tracing)
+
+    def dump_tasks(self) -> List[TaskDump]:
+        """Every running task, longest running first: name, id, kind, the
+        worker running it, for how long, what it waits on (another task's
+        id, the GIL, or nothing visible) and, for a Python task, the stack
+        of the thread running it (innermost frame last). Read while the
+        tasks run; see :func:`dftracer.utils.task_dump.format_task_dump`.
+
+        Example::
+
+            for t in rt.dump_tasks():
+                print(t["name"], t["worker"], t["waits_on"], t["stack"][-1:])
+        """
+        return collect_task_dump(self._native.dump_tasks())
 
     # -- lifecycle ---------------------------------------------------------
 

@@ -117,6 +117,7 @@ class Executor {
     std::int64_t task_since_ns;
     std::uint64_t tasks_run;
     std::size_t queue_depth;
+    std::uint64_t waiting_on = 0;  // the task it is blocked on (WaitingOnScope); 0: none visible
   };
   std::vector<WorkerView> workers_view() const;
   std::size_t queued_hint() const noexcept;  // injection + every deque

@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -35,6 +36,7 @@
 #include "dftracer/utils/core/registry.hpp"
 #include "dftracer/utils/core/runtime_defaults.hpp"
 #include "dftracer/utils/core/task.hpp"
+#include "dftracer/utils/core/task_dump.hpp"
 #include "dftracer/utils/core/task_handle.hpp"
 #include "dftracer/utils/core/task_host.hpp"
 #include "dftracer/utils/core/task_kinds.hpp"
@@ -42,6 +44,12 @@
 #include "dftracer/utils/core/watchdog.hpp"
 
 namespace dftracer::utils {
+
+// The timeline (tracer.hpp): only named here, so that the runtime's header
+// does not pull in the tracer's.
+class Tracer;
+struct TraceOptions;
+struct TraceSummary;
 
 enum class Pool : std::uint8_t { compute, io };
 
@@ -211,6 +219,19 @@ class Runtime final : public TaskHost {
   };
   std::vector<CallerView> callers_view() const;
 
+  // The timeline (tracer.hpp; runtime_trace.cpp). start_trace throws
+  // TraceError when the path cannot be written and std::logic_error while a
+  // trace is already being written; stop_trace returns what was written
+  // (an empty summary when none was). Shutdown stops a trace itself.
+  void start_trace(TraceOptions options);
+  TraceSummary stop_trace();
+  bool tracing() const noexcept;
+  std::string trace_path() const;
+  // A watchdog action on the timeline (no-op when not tracing).
+  void trace_instant(std::string_view name, std::string_view message, std::uint64_t task_id = 0) noexcept;
+  // What runs and waits now, for task dumps (task_dump.hpp).
+  std::vector<TaskDumpEntry> dump_tasks() const;
+
  private:
   void refuse_from_own_thread(const char* what) const;
   void stop_threads();
@@ -233,6 +254,12 @@ class Runtime final : public TaskHost {
   static constexpr std::size_t kCallerSlots = 64;
   std::array<WorkerSlot, kCallerSlots> caller_slots_;
   std::array<std::atomic<bool>, kCallerSlots> caller_slot_taken_{};
+  // The tracer being written to, or null (tracing off: on_task_finished
+  // pays this one load). Tracers stay alive until the runtime goes: a thread
+  // that loaded the pointer just before stop_trace still records into it.
+  std::atomic<Tracer*> tracer_{nullptr};
+  mutable std::mutex trace_mu_;
+  std::vector<std::unique_ptr<Tracer>> traces_;
   // Destroyed in reverse order: the watchdog stops first, then the pools,
   // the callback thread last (the others post to it).
   std::unique_ptr<CallbackThread> callbacks_;

@@ -50,6 +50,9 @@ struct WatchdogOptions {
 struct WatchdogEvent {
   enum class Level { info, warning } level;
   std::string message;
+  // A stall, starvation or long task: the host logs a task dump with it
+  // (Runtime::dump_tasks, plus the Python stacks in the bindings).
+  bool with_dump = false;
 };
 
 class Watchdog {

@@ -24,6 +24,9 @@ struct alignas(64) WorkerSlot {
   std::atomic<std::uint64_t> task_id{0};  // 0: no submitted task
   std::atomic<std::int64_t> task_since_ns{0};
   std::atomic<std::uint64_t> tasks_run{0};
+  // The submitted task this worker is blocked waiting for (0: none visible),
+  // for task dumps; see WaitingOnScope.
+  std::atomic<std::uint64_t> waiting_on{0};
 
   // Name of the current task, guarded by a sequence counter (odd while being
   // written) so a reader never sees a torn name.
@@ -65,6 +68,25 @@ struct alignas(64) WorkerSlot {
     }
     return std::nullopt;
   }
+};
+
+// Publishes, for its lifetime, which task the calling worker blocks on
+// (`slot` null: not a worker, nothing to publish). Relaxed: dumps read a
+// slightly stale view, as they do every other slot field.
+class WaitingOnScope {
+ public:
+  WaitingOnScope(WorkerSlot* slot, std::uint64_t task_id) noexcept : slot_(slot) {
+    if (slot_) previous_ = slot_->waiting_on.exchange(task_id, std::memory_order_relaxed);
+  }
+  ~WaitingOnScope() {
+    if (slot_) slot_->waiting_on.store(previous_, std::memory_order_relaxed);
+  }
+  WaitingOnScope(const WaitingOnScope&) = delete;
+  WaitingOnScope& operator=(const WaitingOnScope&) = delete;
+
+ private:
+  WorkerSlot* slot_;
+  std::uint64_t previous_ = 0;
 };
 
 }  // namespace dftracer::utils

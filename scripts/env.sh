@@ -43,8 +43,23 @@ ensure_venv() {
 }
 
 # pip install the package itself (non-editable, incremental build dir).
+# --no-build-isolation: the build uses the tools installed above and never
+# asks the package index for anything (the name dftracer-utils there is
+# another project's package; README.md, "The distribution name").
 install_package() {
   local extras="${1:-}"
-  log "pip install .${extras}"
+  log "pip install .${extras}: compiling the C++ engine and its Python bindings"
+  log "  (about 3 minutes on 2 cores the first time, seconds when nothing changed; pip install -v shows ninja's progress)"
+  local t0=$SECONDS
   "$PY" -m pip install -q --no-build-isolation "$DFTRACER_ROOT${extras}"
+  log "  installed in $((SECONDS - t0)) s"
+}
+
+# The example extension of docs/native-extensions.md, built against the
+# installed package (find_package(DFTracerUtils)); no index look-up.
+install_native_example() {
+  log "pip install tests/native_ext: compiling the example extension (about 1 minute on 2 cores)"
+  local t0=$SECONDS
+  "$PY" -m pip install -q --no-build-isolation --no-deps "$DFTRACER_ROOT/tests/native_ext"
+  log "  installed in $((SECONDS - t0)) s"
 }

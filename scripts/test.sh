@@ -19,8 +19,7 @@ ensure_system_packages g++ libgtest-dev libbenchmark-dev libtbb-dev spin clang-f
 ensure_venv
 "$PY" -m pip install -q "pytest>=7" "mypy>=1.5" "distributed>=2024.6.0" tqdm ruff
 install_package "[test,dask]"
-log "example extension (built against the installed wheel via find_package(DFTracerUtils))"
-"$PY" -m pip install -q --no-build-isolation "$DFTRACER_ROOT/tests/native_ext"
+install_native_example
 
 log "C++ build (tests and benchmarks)"
 cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=Release \

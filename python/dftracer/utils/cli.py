@@ -14,96 +14,15 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import List, Optional
 
-from dftracer.utils import _core
-from dftracer.utils.demo import FileIndex, generate_traces, run_with_runtime, run_with_thread_pool
+from dftracer.utils import _core, demo_report
 from dftracer.utils.logging_control import get_log_level
-from dftracer.utils.runtime import Runtime, _io_threads_from_environment
+from dftracer.utils.runtime import _io_threads_from_environment
 
 __all__ = ["main"]
-
-
-def _progress_printer(total: int) -> Callable[[Runtime, int], None]:
-    """A live progress line: tqdm when installed, a plain status line otherwise."""
-    try:
-        from tqdm import tqdm  # type: ignore[import-untyped]
-    except ImportError:
-        tqdm = None
-    bar = tqdm(total=total, unit="file", desc="indexing", file=sys.stderr) if tqdm is not None else None
-
-    def show(rt: Runtime, done: int) -> None:
-        p = rt.get_progress(max_tasks=0)
-        busy = [w["task"] for w in p["workers"] if w["task"]]
-        status = f"running={p['running']} queued={p['queued']} busy: {', '.join(busy[:4]) or '-'}"
-        if bar is not None:
-            bar.n = done
-            bar.set_postfix_str(status, refresh=True)
-            if done >= total:
-                bar.close()
-        else:
-            end = "\n" if done >= total else ""
-            print(f"\r  indexed {done}/{total} files  {status:<80}", end=end, file=sys.stderr, flush=True)
-
-    return show
-
-
-def _summary(indexes: List[FileIndex]) -> str:
-    events = sum(i.events for i in indexes)
-    cats: dict[str, int] = {}
-    for i in indexes:
-        for c, n in i.by_category.items():
-            cats[c] = cats.get(c, 0) + n
-    moved = sum(i.bytes_moved for i in indexes)
-    span = max((i.span_us for i in indexes), default=0)
-    by_cat = ", ".join(f"{c}={n}" for c, n in sorted(cats.items(), key=lambda kv: -kv[1]))
-    return (
-        f"  files={len(indexes)} events={events} bytes_moved={moved / 2**30:.2f} GiB "
-        f"longest_span={span / 1e6:.2f} s\n  by category: {by_cat}"
-    )
-
-
-def _demo(args: argparse.Namespace) -> int:
-    folder = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="dftracer-demo-"))
-    try:
-        print(f"generating {args.files} trace files x {args.events} events in {folder} ...")
-        t0 = time.perf_counter()
-        paths = generate_traces(folder, args.files, args.events)
-        size = sum(p.stat().st_size for p in paths)
-        print(f"  {size / 2**20:.1f} MiB compressed, {time.perf_counter() - t0:.1f} s")
-
-        with Runtime(threads=args.threads, io_threads=args.io_threads) as rt:
-            print(f"indexing with dftracer.utils Runtime (threads={rt.threads}, io_threads={rt.io_threads}) ...")
-            t0 = time.perf_counter()
-            ours = run_with_runtime(rt, paths, None if args.quiet else _progress_printer(len(paths)))
-            ours_s = time.perf_counter() - t0
-            progress = rt.get_progress(max_tasks=0)
-        print(_summary(ours))
-        print(f"  tasks: {progress['total']} total, {progress['completed']} completed, {progress['failed']} failed")
-
-        threads = args.threads or rt.threads
-        print(f"indexing with concurrent.futures.ThreadPoolExecutor(max_workers={threads}) ...")
-        t0 = time.perf_counter()
-        theirs = run_with_thread_pool(threads, paths)
-        theirs_s = time.perf_counter() - t0
-        same = [(i.events, i.by_category, i.bytes_moved) for i in ours] == [
-            (i.events, i.by_category, i.bytes_moved) for i in theirs
-        ]
-        print(f"\n  {'runner':<28}{'seconds':>10}{'files/s':>10}")
-        print(f"  {'dftracer.utils Runtime':<28}{ours_s:>10.2f}{len(paths) / ours_s:>10.1f}")
-        print(f"  {'ThreadPoolExecutor':<28}{theirs_s:>10.2f}{len(paths) / theirs_s:>10.1f}")
-        print(f"  ratio (TPE time / ours): {theirs_s / ours_s:.2f}x; results identical: {same}")
-        return 0 if same else 1
-    finally:
-        if not args.keep and not args.dir:
-            shutil.rmtree(folder, ignore_errors=True)
-        elif args.keep:
-            print(f"kept the trace files in {folder}")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -159,14 +78,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="index synthetic trace files in parallel (the main job)")
-    demo.add_argument("--files", type=int, default=32, help="number of trace files (default 32)")
-    demo.add_argument("--events", type=int, default=10000, help="events per file (default 10000)")
-    demo.add_argument("--threads", type=int, default=0, help="compute threads (0: auto)")
-    demo.add_argument("--io-threads", type=int, default=0, help="I/O threads (0: auto)")
-    demo.add_argument("--dir", help="write the traces here instead of a temporary folder")
-    demo.add_argument("--keep", action="store_true", help="keep the generated files")
-    demo.add_argument("--quiet", action="store_true", help="no live progress line")
-    demo.set_defaults(run=_demo)
+    demo_report.add_arguments(demo)
+    demo.set_defaults(run=demo_report.run)
 
     bench = sub.add_parser("bench", help="benchmarks against concurrent.futures (and Dask)")
     bench.add_argument("--quick", action="store_true", help="small sizes, under 30 s")

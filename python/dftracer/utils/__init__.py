@@ -14,6 +14,8 @@ The public namespace is what ``__all__`` names, plus the submodules.
 """
 
 from pathlib import Path as _Path
+from pkgutil import iter_modules as _iter_modules
+from typing import List as _List
 
 from dftracer.utils import _core
 from dftracer.utils._core import RuntimeFullError, TaskTimeoutError
@@ -94,6 +96,13 @@ def get_include() -> str:
 def get_cmake_dir() -> str:
     """The folder with ``DFTracerUtilsConfig.cmake`` (``find_package(DFTracerUtils)``)."""
     return str(_Path(_core.__file__).parent.parent / "share" / "cmake" / "DFTracerUtils")
+
+
+def __dir__() -> _List[str]:
+    """What ``__all__`` names, plus the public submodules: the rest of the
+    module's globals (imports, helpers) are implementation."""
+    submodules = {m.name for m in _iter_modules(__path__) if not m.name.startswith("_")}
+    return sorted(set(__all__) | submodules)
 
 
 # Imported for its side effects: the atexit and fork hooks.

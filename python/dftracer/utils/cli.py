@@ -4,12 +4,14 @@ Subcommands:
   demo   generate synthetic traces and index them in parallel (the main job)
   bench  Python benchmarks against concurrent.futures (and Dask if installed);
          --large-jobs: Runtime.map against ThreadPoolExecutor.map and joblib
-  info   version, build, thread counts it would pick, optional features
+  info   which implementation and version is installed, where, its build type and
+         C ABI version, the thread counts it would pick, optional features
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -46,13 +48,38 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What ``info`` says this package is: not upstream's dftracer-utils (the
+#: same import name, a different project; README, "The distribution name").
+IMPLEMENTATION = "dftracer.utils task runtime: C++20 work-stealing engine, pybind11 bindings"
+
+
+def _distribution() -> str:
+    try:
+        dist = importlib.metadata.distribution("dftracer-utils")
+    except importlib.metadata.PackageNotFoundError:
+        return "none installed (running from a source tree?)"
+    where = dist.locate_file("")
+    text = f"dftracer-utils {dist.version} in {where}"
+    if dist.version != _core.__version__:
+        text += f" (MISMATCH: the loaded engine is {_core.__version__}; reinstall)"
+    return text
+
+
 def _info(args: argparse.Namespace) -> int:
+    package_dir = Path(__file__).resolve().parent
+    major, minor = _core.C_API_VERSION
     print(f"dftracer.utils {_core.__version__}")
-    print(f"  module:       {_core.__file__}")
-    print(f"  build:        {_core.build_type}, {_core.compiler}")
-    print(f"  python:       {sys.version.split()[0]}")
+    print(f"  implementation: {IMPLEMENTATION}")
+    print(f"  distribution:   {_distribution()}")
+    print(f"  location:       {package_dir}")
+    print(f"  engine module:  {_core.__file__}")
+    print(f"  build type:     {_core.build_type} (compiler version {_core.compiler})")
     print(
-        f"  threads=0 ->  {_core.default_thread_count()} compute threads "
+        f"  C ABI version:  {major}.{minor} (dftracer/utils/c_api.h; headers in {Path(_core.__file__).parent / 'include'})"
+    )
+    print(f"  python:         {sys.implementation.name} {sys.version.split()[0]}")
+    print(
+        f"  threads=0 ->    {_core.default_thread_count()} compute threads "
         f"(DFTRACER_UTILS_THREADS={os.environ.get('DFTRACER_UTILS_THREADS', 'unset')})"
     )
     io_threads = _io_threads_from_environment() or _core.default_thread_count()
@@ -61,13 +88,12 @@ def _info(args: argparse.Namespace) -> int:
         f"(DFTRACER_UTILS_IO_THREADS={os.environ.get('DFTRACER_UTILS_IO_THREADS', 'unset')})"
     )
     print(
-        f"  log level:    {get_log_level()} "
+        f"  log level:      {get_log_level()} "
         f"(DFTRACER_UTILS_LOG_LEVEL={os.environ.get('DFTRACER_UTILS_LOG_LEVEL', 'unset')}, "
         f"DFTRACER_UTILS_LOG_FILE={os.environ.get('DFTRACER_UTILS_LOG_FILE', 'unset')})"
     )
-    print(f"  C ABI:        {'yes' if hasattr(_core, '_C_API') else 'not built'}")
-    print(f"  dask:         {'installed' if importlib.util.find_spec('distributed') else 'not installed'}")
-    print(f"  tqdm:         {'installed' if importlib.util.find_spec('tqdm') else 'not installed'}")
+    print(f"  dask:           {'installed' if importlib.util.find_spec('distributed') else 'not installed'}")
+    print(f"  tqdm:           {'installed' if importlib.util.find_spec('tqdm') else 'not installed'}")
     return 0
 
 

@@ -1,6 +1,7 @@
 // _NativeTaskHandle bindings (see native_handle.hpp).
 #include "native_handle.hpp"
 
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/stl.h>
 
 #include "dftracer/utils/core/errors.hpp"
@@ -12,6 +13,18 @@ namespace dftracer::utils::python {
 
 namespace {
 thread_local const TaskState* tls_failure_callback_task = nullptr;
+
+// concurrent.futures.TimeoutError, what a caller of result(timeout) catches:
+// the builtin TimeoutError from Python 3.11 on, a class of its own on 3.9
+// and 3.10. Looked up once; the import may release the GIL, hence the
+// GIL-safe once.
+PyObject* futures_timeout_error() {
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> storage;
+  return storage
+      .call_once_and_store_result([] { return py::module_::import("concurrent.futures").attr("TimeoutError"); })
+      .get_stored()
+      .ptr();
+}
 
 }  // namespace
 
@@ -26,7 +39,7 @@ FailureCallbackScope::~FailureCallbackScope() { tls_failure_callback_task = oute
 py::object NativeHandle::result(std::optional<double> timeout_s) const {
   if (!settled_for_caller(*state) && !wait_task(*state, checked_timeout(timeout_s))) {
     // Like concurrent.futures: the task goes on, only this wait gave up.
-    PyErr_SetString(PyExc_TimeoutError, ("task '" + state->name() + "' did not finish in time").c_str());
+    PyErr_SetString(futures_timeout_error(), ("task '" + state->name() + "' did not finish in time").c_str());
     throw py::error_already_set();
   }
   TaskStatus s = state->status();

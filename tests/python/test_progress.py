@@ -14,6 +14,11 @@ import pytest
 import dftracer.utils as dft
 from dftracer.utils.progress_types import ErrorProgress, Progress, TaskProgress, WatchdogProgress, WorkerProgress
 
+# typing.is_typeddict is 3.10+; typing_extensions (a dependency on 3.9) has it.
+_is_typeddict = getattr(typing, "is_typeddict", None)
+if _is_typeddict is None:  # pragma: no cover - Python 3.9
+    from typing_extensions import is_typeddict as _is_typeddict
+
 
 def _check_schema(value, typed_dict):
     hints = typing.get_type_hints(typed_dict)
@@ -24,7 +29,7 @@ def _check_schema(value, typed_dict):
             assert isinstance(value[key], typing.get_args(hint)), (key, hint, value[key])
         elif origin is list:
             assert isinstance(value[key], list)
-        elif typing.is_typeddict(hint):
+        elif _is_typeddict(hint):
             assert isinstance(value[key], dict)
         elif hint is float:
             assert isinstance(value[key], (int, float)), key

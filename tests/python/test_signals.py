@@ -29,6 +29,11 @@ CHILD = textwrap.dedent(
         return "slept"
 
     h = rt.submit(sleeper, name="sleeper")
+    # Started on a worker first: a task nobody has started would be run by
+    # this thread itself when it waits (caller runs), and the interrupt
+    # would then land inside the task.
+    while h.state == "queued":
+        time.sleep(0.001)
     print("ready", flush=True)
     try:
         if mode == "get":

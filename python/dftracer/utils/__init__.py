@@ -14,7 +14,7 @@ The public namespace is what ``__all__`` names, plus the submodules.
 """
 
 from pathlib import Path as _Path
-from pkgutil import iter_modules as _iter_modules
+from types import ModuleType as _ModuleType
 from typing import List as _List
 
 from dftracer.utils import _core
@@ -99,10 +99,15 @@ def get_cmake_dir() -> str:
 
 
 def __dir__() -> _List[str]:
-    """What ``__all__`` names, plus the public submodules: the rest of the
-    module's globals (imports, helpers) are implementation."""
-    submodules = {m.name for m in _iter_modules(__path__) if not m.name.startswith("_")}
-    return sorted(set(__all__) | submodules)
+    """What ``__all__`` names, plus the public submodules imported so far
+    (each one an attribute): the rest of the module's globals (imports,
+    helpers) are implementation."""
+    loaded = {
+        name
+        for name, value in globals().items()
+        if not name.startswith("_") and isinstance(value, _ModuleType) and value.__name__ == f"{__name__}.{name}"
+    }
+    return sorted(set(__all__) | loaded)
 
 
 # Imported for its side effects: the atexit and fork hooks.

@@ -132,8 +132,9 @@ def _part1(args: argparse.Namespace, traces: TraceSet) -> List[FileIndex]:
     )
     _say(f"   tasks: {p['total']} ({by_kind}); the longest that completed ran {longest:.2f} s")
     _say(
-        "   (the progress line counts failed tasks: the corrupt file's parse and index tasks, the stalled file's read"
-        " and index tasks)"
+        f"   (the run ends when the stalled read times out, {args.timeout:g} s after it started; the progress line"
+        " counts files done, files per second, and failed tasks: the corrupt file's parse and index tasks, the"
+        " stalled file's read and index tasks)"
     )
     _say(
         f"   no deadlock: an index task waiting for its chunks runs a still-queued one itself, or the pool adds a"

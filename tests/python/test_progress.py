@@ -5,6 +5,7 @@ progress_pct from dft.report_progress, and recent errors."""
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import time
 import typing
@@ -15,8 +16,9 @@ import dftracer.utils as dft
 from dftracer.utils.progress_types import ErrorProgress, Progress, TaskProgress, WatchdogProgress, WorkerProgress
 
 # typing.is_typeddict is 3.10+; typing_extensions (a dependency on 3.9) has it.
-_is_typeddict = getattr(typing, "is_typeddict", None)
-if _is_typeddict is None:  # pragma: no cover - Python 3.9
+if sys.version_info >= (3, 10):
+    from typing import is_typeddict as _is_typeddict
+else:  # pragma: no cover - Python 3.9
     from typing_extensions import is_typeddict as _is_typeddict
 
 

@@ -33,6 +33,7 @@ else
   [ ${#all[@]} -gt 1 ] && pythons+=("${all[-1]}")
 fi
 
+failed=()
 for base in "${pythons[@]}"; do
   version="$("$base" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
   venv="$DFTRACER_ROOT/.venv-$version"
@@ -46,12 +47,16 @@ for base in "${pythons[@]}"; do
   install_native_example
   log "pytest on Python $version"
   set +e
-  (cd tests/python && "$PY" -m pytest -q -p no:cacheprovider)
+  (cd tests/python && "$PY" -m pytest -q -p no:cacheprovider --durations=10)
   rc=$?
   set -e
   if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then
     log "pytest failed on Python $version"
-    exit $rc
+    failed+=("$version")
   fi
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  log "the suite failed on Python ${failed[*]}"
+  exit 1
+fi
 log "the suite passed on: ${pythons[*]}"

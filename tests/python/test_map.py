@@ -170,8 +170,10 @@ def test_map_names_tasks_so_progress_shows_the_item(rt):
     seen = []
 
     def parse(path):
-        # What get_progress() shows for the worker running this task.
-        seen.append((path, [w["task"] for w in rt.get_progress()["workers"] if w["task"]]))
+        # What get_progress() shows for the worker running this task, or for
+        # the thread that waits for it and runs it itself (caller runs).
+        p = rt.get_progress()
+        seen.append((path, [w["task"] for w in [*p["workers"], *p["callers"]] if w["task"]]))
         return len(path)
 
     paths = [f"/data/file-{i}.json" for i in range(6)]

@@ -42,6 +42,15 @@ ensure_venv() {
   "$PY" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.20" ninja
 }
 
+# ccache, when installed, for every CMake build the scripts start: the engine's
+# sources compile the same for every Python version and for the C++ tests,
+# so the second and later builds reuse them (CI builds 3 Pythons).
+use_ccache() {
+  if command -v ccache >/dev/null 2>&1; then
+    export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
+  fi
+}
+
 # pip install the package itself (non-editable, incremental build dir).
 # --no-build-isolation: the build uses the tools installed above and never
 # asks the package index for anything (the name dftracer-utils there is

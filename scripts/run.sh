@@ -7,6 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 ensure_system_packages g++
+use_ccache
 ensure_venv
 install_package "[progress]"
 install_native_example

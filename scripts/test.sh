@@ -18,7 +18,8 @@ for arg in "$@"; do
   esac
 done
 
-ensure_system_packages g++ libgtest-dev libbenchmark-dev libtbb-dev spin clang-format
+ensure_system_packages g++ libgtest-dev libbenchmark-dev libtbb-dev spin clang-format ccache
+use_ccache
 ensure_venv
 "$PY" -m pip install -q "pytest>=7" "mypy>=1.5" "distributed>=2024.6.0" tqdm ruff "sphinx>=7"
 install_package "[test,dask]"

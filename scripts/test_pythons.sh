@@ -9,6 +9,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$DFTRACER_ROOT"
+use_ccache
 
 # The pyenv CPythons from 3.9 on, sorted by version.
 pyenv_pythons() {

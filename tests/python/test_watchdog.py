@@ -77,7 +77,8 @@ def test_interrupt_does_not_leak_into_the_next_task_on_the_worker() -> None:
 
 
 def test_global_timeout_times_out_queued_and_running_tasks() -> None:
-    with fast(threads=1, starvation_threshold="60s") as rt:
+    # caller_runs=False: a get() on the queued task must not run it here.
+    with fast(threads=1, starvation_threshold="60s", caller_runs=False) as rt:
         gate = threading.Event()
         running = rt.submit(gate.wait, 5)
         queued = rt.submit(lambda: 1)

@@ -48,7 +48,9 @@ for base in "${pythons[@]}"; do
   install_native_example
   log "pytest on Python $version"
   set +e
-  (cd tests/python && "$PY" -m pytest -q -p no:cacheprovider --durations=10)
+  # A temporary folder of its own: pytest prunes old ones under the shared
+  # default, which would pull files from under a run of another version.
+  (cd tests/python && "$PY" -m pytest -q -p no:cacheprovider --durations=10 --basetemp="$DFTRACER_ROOT/build/pytest-$version")
   rc=$?
   set -e
   if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then

@@ -165,13 +165,16 @@ def test_tasks_list_is_bounded_by_recent_tasks_and_max_tasks():
         gate.set()
 
 
-def test_queued_duration_and_execution_duration_are_measured(rt1):
-    gate = threading.Event()
-    rt1.submit(gate.wait, 10)
-    waiting = rt1.submit(lambda: None, name="waiting")
-    threading.Timer(0.1, gate.set).start()
-    waiting.get()
-    (entry,) = [t for t in rt1.get_progress()["tasks"] if t["name"] == "waiting"]
+def test_queued_duration_and_execution_duration_are_measured():
+    # caller_runs=False: waiting.get() would otherwise run the queued task on
+    # this thread at once, and it would never have waited in the queue.
+    with dft.Runtime(threads=1, io_threads=1, caller_runs=False) as rt1:
+        gate = threading.Event()
+        rt1.submit(gate.wait, 10)
+        waiting = rt1.submit(lambda: None, name="waiting")
+        threading.Timer(0.1, gate.set).start()
+        waiting.get()
+        (entry,) = [t for t in rt1.get_progress()["tasks"] if t["name"] == "waiting"]
     assert entry["queued_duration_ms"] >= 50.0
     assert entry["execution_duration_ms"] < entry["queued_duration_ms"]
 

@@ -26,7 +26,14 @@ def rt() -> Iterator[dft.Runtime]:
         yield runtime
 
 
-def test_task_sleeping_past_its_timeout_fails_with_task_timeout_error(rt: dft.Runtime) -> None:
+def test_task_sleeping_past_its_timeout_fails_with_task_timeout_error() -> None:
+    # caller_runs=False: h.get() would otherwise run the sleep on this thread
+    # when no worker had started it yet, and could not return at the deadline.
+    with fast(threads=2, caller_runs=False) as rt:
+        _sleep_past_timeout(rt)
+
+
+def _sleep_past_timeout(rt: dft.Runtime) -> None:
     rt.set_default_task_timeout("100ms")
     h = rt.submit(time.sleep, 1.0)
     t0 = time.perf_counter()

@@ -7,7 +7,7 @@
 
 DFTRACER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+log() { printf '\033[1m==> [%dm%02ds] %s\033[0m\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 
 ensure_system_packages() {
   local wanted=("$@") missing=()
@@ -42,9 +42,33 @@ ensure_venv() {
   "$PY" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.20" ninja
 }
 
+# ccache, when installed, for every CMake build the scripts start: the engine's
+# sources compile the same for every Python version and for the C++ tests,
+# so the second and later builds reuse them (CI builds 3 Pythons).
+use_ccache() {
+  if command -v ccache >/dev/null 2>&1; then
+    export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
+  fi
+}
+
 # pip install the package itself (non-editable, incremental build dir).
+# --no-build-isolation: the build uses the tools installed above and never
+# asks the package index for anything (the name dftracer-utils there is
+# another project's package; README.md, "The distribution name").
 install_package() {
   local extras="${1:-}"
-  log "pip install .${extras}"
+  log "pip install .${extras}: compiling the C++ engine and its Python bindings"
+  log "  (about 3 minutes on 2 cores the first time, seconds when nothing changed; pip install -v shows ninja's progress)"
+  local t0=$SECONDS
   "$PY" -m pip install -q --no-build-isolation "$DFTRACER_ROOT${extras}"
+  log "  installed in $((SECONDS - t0)) s"
+}
+
+# The example extension of docs/native-extensions.md, built against the
+# installed package (find_package(DFTracerUtils)); no index look-up.
+install_native_example() {
+  log "pip install tests/native_ext: compiling the example extension (about 1 minute on 2 cores)"
+  local t0=$SECONDS
+  "$PY" -m pip install -q --no-build-isolation --no-deps "$DFTRACER_ROOT/tests/native_ext"
+  log "  installed in $((SECONDS - t0)) s"
 }

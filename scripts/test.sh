@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: C++ (ctest: unit and stress, then the benchmarks in
 # a tiny configuration) and Python (pytest, mypy), from a fresh machine.
-#   scripts/test.sh            everything but the sanitizer builds
-#   scripts/test.sh --ci       also the ThreadSanitizer pass (short form)
+#   scripts/test.sh            everything but the sanitizer builds, on the
+#                              default Python (python3 or the active venv)
+#   scripts/test.sh --ci       also the ThreadSanitizer pass (short form) and
+#                              the Python suite on the lowest and the highest
+#                              pyenv CPython (scripts/test_pythons.sh)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$DFTRACER_ROOT"
@@ -15,12 +18,12 @@ for arg in "$@"; do
   esac
 done
 
-ensure_system_packages g++ libgtest-dev libbenchmark-dev libtbb-dev spin clang-format
+ensure_system_packages g++ libgtest-dev libbenchmark-dev libtbb-dev spin clang-format ccache
+use_ccache
 ensure_venv
-"$PY" -m pip install -q "pytest>=7" "mypy>=1.5" "distributed>=2024.6.0" tqdm ruff
+"$PY" -m pip install -q "pytest>=7" "mypy>=1.5" "distributed>=2024.6.0" tqdm ruff "sphinx>=7"
 install_package "[test,dask]"
-log "example extension (built against the installed wheel via find_package(DFTracerUtils))"
-"$PY" -m pip install -q --no-build-isolation "$DFTRACER_ROOT/tests/native_ext"
+install_native_example
 
 log "C++ build (tests and benchmarks)"
 cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -47,8 +50,12 @@ log "mypy"
 log "formatting (clang-format, ruff)"
 PY="$PY" scripts/check_format.sh
 
+PY="$PY" scripts/docs.sh
+
 if [ $with_sanitizers -eq 1 ]; then
   log "ThreadSanitizer pass (short)"
   DFTRACER_STRESS_SCALE="${DFTRACER_STRESS_SCALE:-0.05}" scripts/sanitize.sh thread
+  log "the Python suite on other CPython versions"
+  scripts/test_pythons.sh
 fi
 log "all tests passed"

@@ -1,6 +1,7 @@
 // _NativeTaskHandle bindings (see native_handle.hpp).
 #include "native_handle.hpp"
 
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/stl.h>
 
 #include "dftracer/utils/core/errors.hpp"
@@ -13,6 +14,27 @@ namespace dftracer::utils::python {
 namespace {
 thread_local const TaskState* tls_failure_callback_task = nullptr;
 
+// What result(timeout) raises when the wait gives up: a TimeoutError that
+// both `except TimeoutError` and `except concurrent.futures.TimeoutError`
+// catch. From Python 3.11 on they are one class; on 3.9 and 3.10 they are
+// distinct, so this is a class deriving from both. Made once; the import
+// may release the GIL, hence the GIL-safe once.
+PyObject* wait_timeout_error() {
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> storage;
+  return storage
+      .call_once_and_store_result([] {
+        py::object futures = py::module_::import("concurrent.futures").attr("TimeoutError");
+        auto builtin = py::reinterpret_borrow<py::object>(PyExc_TimeoutError);
+        if (futures.is(builtin)) return futures;
+        py::dict ns;
+        ns["__module__"] = "dftracer.utils";
+        ns["__doc__"] = "A wait gave up (concurrent.futures.TimeoutError and TimeoutError).";
+        auto type = py::reinterpret_borrow<py::object>(reinterpret_cast<PyObject*>(&PyType_Type));
+        return type("TimeoutError", py::make_tuple(futures, builtin), ns);
+      })
+      .get_stored()
+      .ptr();
+}
 }  // namespace
 
 bool settled_for_caller(const TaskState& task) noexcept { return task.done() || tls_failure_callback_task == &task; }
@@ -26,7 +48,7 @@ FailureCallbackScope::~FailureCallbackScope() { tls_failure_callback_task = oute
 py::object NativeHandle::result(std::optional<double> timeout_s) const {
   if (!settled_for_caller(*state) && !wait_task(*state, checked_timeout(timeout_s))) {
     // Like concurrent.futures: the task goes on, only this wait gave up.
-    PyErr_SetString(PyExc_TimeoutError, ("task '" + state->name() + "' did not finish in time").c_str());
+    PyErr_SetString(wait_timeout_error(), ("task '" + state->name() + "' did not finish in time").c_str());
     throw py::error_already_set();
   }
   TaskStatus s = state->status();

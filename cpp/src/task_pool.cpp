@@ -43,22 +43,24 @@ struct Shared {
   std::array<std::vector<FreeBlock*>, kClasses> batches;
 };
 
-Shared& shared();
+// Constant-initialized (no guard, nothing to race at first use: a fork while
+// another thread ran a guarded first-use initializer left the child's guard
+// taken forever) and never destroyed (threads may free task states after
+// static destructors have run).
+union SharedStorage {
+  Shared value;
+  constexpr SharedStorage() : value() {}
+  ~SharedStorage() {}
+};
+constinit SharedStorage g_shared;
+
+Shared& shared() noexcept { return g_shared.value; }
 
 // fork() while another thread holds the lock would leave the child's lock
 // held forever: the lock is taken around fork, so the child's copy is whole.
 void lock_for_fork() { shared().mu.lock(); }
 void unlock_after_fork() { shared().mu.unlock(); }
-
-Shared& shared() {
-  // Leaked on purpose: threads may free task states after static destructors.
-  static Shared* s = [] {
-    auto* made = new Shared();
-    ::pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
-    return made;
-  }();
-  return *s;
-}
+[[maybe_unused]] const bool g_fork_handlers = ::pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork) == 0;
 
 // A thread's cache is trivially destructible, so it can be read safely by
 // frees that run during the thread's exit after the flusher below has run.

@@ -136,7 +136,7 @@ def test_import_without_distributed_says_to_install_the_dask_extra() -> None:
         """
     )
     assert proc.returncode == 0, proc.stderr
-    assert 'pip install "dftracer-utils[dask]"' in proc.stdout
+    assert 'pip install "distributed>=2024.6.0"' in proc.stdout
     assert "dask extra" in proc.stdout
 
 

@@ -160,4 +160,4 @@ def test_info_command_shows_what_the_environment_resolves_to() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "io_threads=0 -> 5 I/O threads (DFTRACER_UTILS_IO_THREADS=5)" in proc.stdout
-    assert "log level:    debug" in proc.stdout
+    assert "log level:      debug" in proc.stdout

@@ -143,7 +143,7 @@ def test_traceback_includes_the_task_function_frame(rt):
     names = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
     assert names[-2:] == ["task_body", "deep_helper"]
     # The traceback text names the line that raised.
-    text = "".join(traceback.format_exception(info.value))
+    text = "".join(traceback.format_exception(type(info.value), info.value, info.value.__traceback__))
     assert 'raise ValueError("deep")' in text
 
 

@@ -125,7 +125,14 @@ def test_native_failure_counts_in_wait_all_raise_on_error(ext: Any, rt: dft.Runt
         rt.wait_all(raise_on_error=True)
 
 
-def test_native_and_python_tasks_interleave_on_one_pool(ext: Any, rt: dft.Runtime, files: List[Path]) -> None:
+def test_native_and_python_tasks_interleave_on_one_pool(ext: Any, files: List[Path]) -> None:
+    # caller_runs=False: otherwise this thread, waiting in get(), may run a
+    # Python task nobody has started yet itself.
+    with dft.Runtime(threads=2, io_threads=2, caller_runs=False) as rt:
+        _interleave(ext, rt)
+
+
+def _interleave(ext: Any, rt: dft.Runtime) -> None:
     worker_threads: set[int] = set()
     lock = threading.Lock()
 

@@ -5,6 +5,7 @@ progress_pct from dft.report_progress, and recent errors."""
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import time
 import typing
@@ -13,6 +14,12 @@ import pytest
 
 import dftracer.utils as dft
 from dftracer.utils.progress_types import ErrorProgress, Progress, TaskProgress, WatchdogProgress, WorkerProgress
+
+# typing.is_typeddict is 3.10+; typing_extensions (a dependency on 3.9) has it.
+if sys.version_info >= (3, 10):
+    from typing import is_typeddict as _is_typeddict
+else:  # pragma: no cover - Python 3.9
+    from typing_extensions import is_typeddict as _is_typeddict
 
 
 def _check_schema(value, typed_dict):
@@ -24,7 +31,7 @@ def _check_schema(value, typed_dict):
             assert isinstance(value[key], typing.get_args(hint)), (key, hint, value[key])
         elif origin is list:
             assert isinstance(value[key], list)
-        elif typing.is_typeddict(hint):
+        elif _is_typeddict(hint):
             assert isinstance(value[key], dict)
         elif hint is float:
             assert isinstance(value[key], (int, float)), key
@@ -158,13 +165,16 @@ def test_tasks_list_is_bounded_by_recent_tasks_and_max_tasks():
         gate.set()
 
 
-def test_queued_duration_and_execution_duration_are_measured(rt1):
-    gate = threading.Event()
-    rt1.submit(gate.wait, 10)
-    waiting = rt1.submit(lambda: None, name="waiting")
-    threading.Timer(0.1, gate.set).start()
-    waiting.get()
-    (entry,) = [t for t in rt1.get_progress()["tasks"] if t["name"] == "waiting"]
+def test_queued_duration_and_execution_duration_are_measured():
+    # caller_runs=False: waiting.get() would otherwise run the queued task on
+    # this thread at once, and it would never have waited in the queue.
+    with dft.Runtime(threads=1, io_threads=1, caller_runs=False) as rt1:
+        gate = threading.Event()
+        rt1.submit(gate.wait, 10)
+        waiting = rt1.submit(lambda: None, name="waiting")
+        threading.Timer(0.1, gate.set).start()
+        waiting.get()
+        (entry,) = [t for t in rt1.get_progress()["tasks"] if t["name"] == "waiting"]
     assert entry["queued_duration_ms"] >= 50.0
     assert entry["execution_duration_ms"] < entry["queued_duration_ms"]
 

@@ -14,6 +14,8 @@ The public namespace is what ``__all__`` names, plus the submodules.
 """
 
 from pathlib import Path as _Path
+from types import ModuleType as _ModuleType
+from typing import List as _List
 
 from dftracer.utils import _core
 from dftracer.utils._core import RuntimeFullError, TaskTimeoutError
@@ -94,6 +96,18 @@ def get_include() -> str:
 def get_cmake_dir() -> str:
     """The folder with ``DFTracerUtilsConfig.cmake`` (``find_package(DFTracerUtils)``)."""
     return str(_Path(_core.__file__).parent.parent / "share" / "cmake" / "DFTracerUtils")
+
+
+def __dir__() -> _List[str]:
+    """What ``__all__`` names, plus the public submodules imported so far
+    (each one an attribute): the rest of the module's globals (imports,
+    helpers) are implementation."""
+    loaded = {
+        name
+        for name, value in globals().items()
+        if not name.startswith("_") and isinstance(value, _ModuleType) and value.__name__ == f"{__name__}.{name}"
+    }
+    return sorted(set(__all__) | loaded)
 
 
 # Imported for its side effects: the atexit and fork hooks.

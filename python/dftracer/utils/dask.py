@@ -11,7 +11,7 @@ runtime lives on the worker object, never in a module global: with
 each needs its own pool.
 
 Importable only where ``distributed`` is installed
-(``pip install "dftracer-utils[dask]"``); ``dftracer.utils`` itself never
+(``pip install "distributed>=2024.6.0"``, or this package's ``dask`` extra); ``dftracer.utils`` itself never
 imports it.
 
 Example::
@@ -45,7 +45,7 @@ try:
 except ImportError as _exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "dftracer.utils.dask needs the 'distributed' package, which is not installed; "
-        'install the dask extra: pip install "dftracer-utils[dask]"',
+        'install it: pip install "distributed>=2024.6.0" (or this package\'s dask extra)',
         name="distributed",
     ) from _exc
 

@@ -33,7 +33,7 @@ try:
 except ImportError as _exc:  # pragma: no cover - as for dftracer.utils.dask
     raise ImportError(
         "dftracer.utils.dask_progress needs the 'distributed' package, which is not installed; "
-        'install the dask extra: pip install "dftracer-utils[dask]"',
+        'install it: pip install "distributed>=2024.6.0" (or this package\'s dask extra)',
         name="distributed",
     ) from _exc
 

@@ -125,7 +125,8 @@ class ProgressBar:
         if rt is not None and not rt._is_unusable():
             p = rt.get_progress(max_tasks=0)
             failed = int(p["failed"]) - self._failed_base
-            running = [w["task"] for w in p["workers"] if w["task"]]
+            # Workers, then the threads running a task they wait for (caller runs).
+            running = [w["task"] for w in p["workers"] if w["task"]] + [c["task"] for c in p["callers"] if c["task"]]
         return _Snapshot(done, total, failed, running)
 
     def format(self, s: _Snapshot, with_counts: bool = True) -> str:

@@ -10,7 +10,9 @@ any asyncio event loop (see :mod:`dftracer.utils.aio`).
 from __future__ import annotations
 
 import logging
+import sys
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as _FuturesTimeout
 from typing import Any, Callable, Generator, Generic, Optional, TypeVar
 
 from dftracer.utils import _core, aio
@@ -19,6 +21,16 @@ from dftracer.utils._core import _NativeTaskHandle
 __all__ = ["TaskHandle"]
 
 logger = logging.getLogger(__name__)
+
+if sys.version_info >= (3, 11):
+    _WaitTimeout = TimeoutError
+else:  # pragma: no cover - 3.9, 3.10
+
+    class _WaitTimeout(_FuturesTimeout, TimeoutError):
+        """A wait gave up: caught by ``except TimeoutError`` and by ``except
+        concurrent.futures.TimeoutError`` (one class from 3.11 on, two before;
+        the native handles raise the same kind)."""
+
 
 # Covariant: a TaskHandle[int] is a TaskHandle[object] (handles only produce T).
 T = TypeVar("T", covariant=True)
@@ -99,7 +111,12 @@ class TaskHandle(Generic[T]):
             result: T = self._native.result(timeout)
             return result
         assert self._future is not None
-        return self._future.result(timeout)
+        try:
+            return self._future.result(timeout)
+        except _FuturesTimeout as e:
+            if isinstance(e, TimeoutError):
+                raise
+            raise _WaitTimeout(f"task {self.name!r} did not finish in time") from None
 
     def wait(self, timeout: Optional[float] = None) -> None:
         """Blocks until the task finishes, like :meth:`get` without the value.

@@ -11,4 +11,5 @@ use_ccache
 ensure_venv
 install_package "[progress]"
 install_native_example
-exec "$PY" -m dftracer.utils demo "$@"
+mkdir -p build  # the run's timeline goes here (a later --trace wins)
+exec "$PY" -m dftracer.utils demo --trace build/demo-timeline.pfw.gz "$@"

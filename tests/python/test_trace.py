@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Set
 import pytest
 
 import dftracer.utils as dft
-from dftracer.utils.demo import index_file_bytes
+from dftracer.utils.demo_traces import merge_chunks, parse_chunk, split_chunks
 from dftracer.utils.task_dump import format_task_dump, install_dump_signal_handler
 from dftracer.utils.trace import read_trace
 
@@ -187,7 +187,7 @@ def test_traced_run_is_every_task_once_inside_its_parent_on_a_worker(
     assert counters and set(counters[0]["args"]) == {"queued", "running", "blocked"}
     # The demo's own reader takes it as it is.
     raw = gzip.decompress(path.read_bytes()) if suffix.endswith(".gz") else path.read_bytes()
-    index = index_file_bytes(path, raw)
+    index = merge_chunks(path.name, [parse_chunk(chunk) for chunk in split_chunks(raw, 4000)])
     assert index.events == len(events) and index.by_category["python"] >= 45
     assert list(read_trace(path)) == events
 

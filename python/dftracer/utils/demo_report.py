@@ -144,6 +144,11 @@ def _part1(args: argparse.Namespace, traces: TraceSet) -> List[FileIndex]:
         f"   reading overlapped parsing: reads ran during {io_s:.2f} s of the {elapsed:.2f} s"
         f" (reads that finished), {both_s:.2f} s of it while chunks were being parsed"
     )
+    if args.trace:
+        _say(
+            f"   the run's timeline (one event per task, queue depth, watchdog actions): {args.trace};"
+            f" draw it with: python -m dftracer.utils timeline {args.trace} -o timeline.png"
+        )
     return good
 
 

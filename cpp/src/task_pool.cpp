@@ -60,7 +60,8 @@ Shared& shared() noexcept { return g_shared.value; }
 // held forever: the lock is taken around fork, so the child's copy is whole.
 void lock_for_fork() { shared().mu.lock(); }
 void unlock_after_fork() { shared().mu.unlock(); }
-[[maybe_unused]] const bool g_fork_handlers = ::pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork) == 0;
+[[maybe_unused]] const bool g_fork_handlers =
+    ::pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork) == 0;
 
 // A thread's cache is trivially destructible, so it can be read safely by
 // frees that run during the thread's exit after the flusher below has run.
@@ -127,7 +128,7 @@ void* TaskPool::allocate(std::size_t size) {
   (void)flusher;
   if (!batch) {
     const std::size_t block = (c + 1) * kGranule;
-    auto* slab = static_cast<char*>(::operator new(block * kSlabBlocks));
+    auto* slab = static_cast<char*>(::operator new(block* kSlabBlocks));
     for (std::size_t i = 0; i < kSlabBlocks; ++i) {
       auto* f = reinterpret_cast<FreeBlock*>(slab + i * block);
       f->next = i + 1 < kSlabBlocks ? reinterpret_cast<FreeBlock*>(slab + (i + 1) * block) : nullptr;

@@ -45,7 +45,6 @@ double env_number(const char* name, double fallback) {
   return fallback;
 }
 
-
 struct ChaosError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

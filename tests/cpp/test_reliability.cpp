@@ -33,7 +33,6 @@ using dftracer::utils::test::wait_until;
 
 namespace {
 
-
 RuntimeOptions small(std::chrono::milliseconds watchdog_interval = 10ms) {
   RuntimeOptions o;
   o.threads = 2;

@@ -142,7 +142,8 @@ TEST(Registry, SnapshotsCarryTheSubmittingTasksId) {
         child.wait();
       },
       "parent");
-  ASSERT_TRUE(wait_until([&] { return gate.arrived.load() == 1; }));
+  // The child may reach the gate before its parent has stored child_id.
+  ASSERT_TRUE(wait_until([&] { return gate.arrived.load() == 1 && child_id.load() != 0; }));
 
   auto live = rt.registry().live(10);
   ASSERT_EQ(live.size(), 2u);  // parent and child; the grandchild finished

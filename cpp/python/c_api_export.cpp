@@ -120,16 +120,22 @@ dft_status api_cancel_requested(dft_task* task, int* out) {
   return DFT_OK;
 }
 
-template <class V>
-dft_status complete_value(dft_task* task, V value) {
+// Every completion of a foreign task goes through here. The completer's
+// dft_task* is borrowed: the last reference (a handle whose get() this
+// completion releases) may go while the task's finishing steps still run
+// here, so they run under a reference of our own.
+template <class Complete>
+dft_status complete_foreign(dft_task* task, Complete&& complete) {
   DFT_REQUIRE(task, "task is null");
   ForeignTaskState* f = as_foreign(task);
   DFT_REQUIRE(f, "task was not submitted through the C ABI");
-  // The completer's dft_task* is borrowed: the last reference (a handle whose
-  // get() this completion releases) may go while the task's finishing steps
-  // still run here, so they run under a reference of our own.
   TaskStateRef keep = TaskStateRef::share(f);
-  return guarded([&] { return f->complete_with(std::move(value)) ? DFT_OK : already_complete(*f); });
+  return guarded([&] { return complete(*f) ? DFT_OK : already_complete(*f); });
+}
+
+template <class V>
+dft_status complete_value(dft_task* task, V value) {
+  return complete_foreign(task, [&](ForeignTaskState& f) { return f.complete_with(std::move(value)); });
 }
 
 dft_status api_complete_none(dft_task* task) { return complete_value(task, std::monostate{}); }
@@ -145,17 +151,10 @@ dft_status api_complete_string(dft_task* task, const char* utf8, std::size_t siz
 }
 dft_status api_complete_object(dft_task* task, PyObject* value) {
   DFT_REQUIRE(task && value, "task or value is null");
-  ForeignTaskState* f = as_foreign(task);
-  DFT_REQUIRE(f, "task was not submitted through the C ABI");
-  TaskStateRef keep = TaskStateRef::share(f);  // borrowed pointer: see complete_value
-  return guarded([&] { return f->complete_object(value) ? DFT_OK : already_complete(*f); });
+  return complete_foreign(task, [&](ForeignTaskState& f) { return f.complete_object(value); });
 }
 dft_status api_complete_error(dft_task* task, const char* message) {
-  DFT_REQUIRE(task, "task is null");
-  ForeignTaskState* f = as_foreign(task);
-  DFT_REQUIRE(f, "task was not submitted through the C ABI");
-  TaskStateRef keep = TaskStateRef::share(f);  // borrowed pointer: see complete_value
-  return guarded([&] { return f->complete_error(message) ? DFT_OK : already_complete(*f); });
+  return complete_foreign(task, [&](ForeignTaskState& f) { return f.complete_error(message); });
 }
 
 dft_status final_status(TaskState& s) {

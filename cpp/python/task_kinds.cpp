@@ -7,21 +7,24 @@
 
 namespace dftracer::utils::python {
 
-PyResultTaskState::~PyResultTaskState() {
-  if (!result_ && !exception_ && !traceback_) return;
+namespace {
+// Drops Python references from a thread that may not hold the GIL: leaked
+// once the interpreter is exiting (no thread may touch Python then), else
+// dropped under the GIL, where dropping may run __del__ (and, during
+// finalization, end this thread: see survive_finalization).
+template <class... Objects>
+void drop_python_objects(Objects&... objects) {
+  if ((!objects && ...)) return;
   if (python_exiting()) {
-    result_.release();
-    exception_.release();
-    traceback_.release();
+    (objects.release(), ...);
     return;
   }
   ScopedGil gil;
-  survive_finalization([this] {  // dropping them may run __del__
-    result_ = py::object();
-    exception_ = py::object();
-    traceback_ = py::object();
-  });
+  survive_finalization([&] { ((objects = py::object()), ...); });
 }
+}  // namespace
+
+PyResultTaskState::~PyResultTaskState() { drop_python_objects(result_, exception_, traceback_); }
 
 std::string PyResultTaskState::store_current_exception() {
   PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
@@ -78,19 +81,7 @@ void PythonTaskState::on_final() {
 
 void PythonTaskState::drop_call() {
   // Normally dropped by run(); still set when the task never ran.
-  if (!fn_ && !args_ && !kwargs_) return;
-  if (python_exiting()) {
-    fn_.release();
-    args_.release();
-    kwargs_.release();
-    return;
-  }
-  ScopedGil gil;
-  survive_finalization([this] {
-    fn_ = py::object();
-    args_ = py::object();
-    kwargs_ = py::object();
-  });
+  drop_python_objects(fn_, args_, kwargs_);
 }
 
 void PythonTaskState::interrupt(PyObject* exception_type) {

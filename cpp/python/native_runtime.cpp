@@ -195,10 +195,11 @@ py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict 
   }
   // Not callable: maybe a handle to pass through; the Python layer decides.
   if (!PyCallable_Check(fn.ptr())) return py::none();
-  std::string task_name = name.is_none() ? derive_task_name(fn) : name.cast<std::string>();
+  TaskName task_name = name.is_none() ? derive_task_name_for_submit(fn)
+                                      : TaskName{name.cast<std::string>(), py::reinterpret_borrow<py::object>(name)};
   py::object kw = PyDict_GET_SIZE(kwargs.ptr()) ? py::object(std::move(kwargs)) : py::object(py::none());
-  auto* state =
-      new PythonTaskState(py::reinterpret_borrow<py::object>(fn), std::move(args), std::move(kw), task_name, permits_);
+  auto* state = new PythonTaskState(py::reinterpret_borrow<py::object>(fn), std::move(args), std::move(kw),
+                                    std::move(task_name.text), permits_);
   TaskStateRef ref = TaskStateRef::adopt(state);
   if (!caller_runs_) state->forbid_caller_runs();
   // No GIL release here: submitting is a few hundred nanoseconds and never
@@ -206,7 +207,7 @@ py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict 
   // max_pending wait blocks, and it releases the GIL itself.)
   admit_python(rt(), room_timeout);  // max_pending; waits with the GIL released
   rt().submit_state(*state, io ? Pool::io : Pool::compute, Admission::admitted);
-  return make_task_handle(py::cast(NativeHandle{std::move(ref)}), task_name);
+  return make_task_handle(py::cast(NativeHandle{std::move(ref)}), task_name.str);
 }
 
 bool NativeRuntime::wait_all(std::optional<double> timeout_s) {

@@ -46,16 +46,19 @@ void register_task_handle_type(py::handle type) {
   g_minus_one = PyLong_FromLong(-1);
 }
 
-py::object make_task_handle(py::object native, const std::string& name) {
+py::object make_task_handle(py::object native, py::handle name) {
   if (!g_type) throw std::logic_error("dftracer.utils.TaskHandle is not registered with _core");
   py::object obj = py::reinterpret_steal<py::object>(g_type->tp_new(g_type, g_no_args, nullptr));
   if (!obj) throw py::error_already_set();
-  py::str py_name(name);
   if (PyObject_SetAttr(obj.ptr(), g_native, native.ptr()) != 0 || PyObject_SetAttr(obj.ptr(), g_future, Py_None) != 0 ||
-      PyObject_SetAttr(obj.ptr(), g_name, py_name.ptr()) != 0 ||
+      PyObject_SetAttr(obj.ptr(), g_name, name.ptr()) != 0 ||
       PyObject_SetAttr(obj.ptr(), g_task_id, g_minus_one) != 0) {
     throw py::error_already_set();
   }
+  // Exactly our class (no subclass can add a __dict__), and these slots are
+  // only ever set to a str or an int afterwards (task_handle.py): no cycle
+  // can pass through the handle, so the collector has nothing to find here.
+  if (PyObject_IS_GC(obj.ptr())) PyObject_GC_UnTrack(obj.ptr());
   return obj;
 }
 

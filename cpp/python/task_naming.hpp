@@ -11,7 +11,19 @@
 
 namespace dftracer::utils::python {
 
+// A task's name as the engine keeps it and as its Python handle shows it.
+struct TaskName {
+  std::string text;
+  pybind11::object str;  // the same name as a Python str
+};
+
 // GIL held. Never throws for odd objects: falls back to the type's name.
+// Remembers the last few callables' names by the identity of their
+// __qualname__ and __module__ strs (a submit loop names the same function
+// again and again), so a repeat costs two attribute reads and no string
+// building; the str is shared by every handle named from it.
+TaskName derive_task_name_for_submit(pybind11::handle fn);
+// The same name as text (naming.py's default_task_name).
 std::string derive_task_name(pybind11::handle fn);
 
 }  // namespace dftracer::utils::python

@@ -34,6 +34,35 @@ def test_handles_and_results_are_freed_after_100k_tasks(rt):
     assert rt.get_progress()["completed"] == 100_000
 
 
+def test_dropped_handles_are_freed_without_a_collection(rt):
+    # Handles of submitted tasks are left out of the cyclic collector (it
+    # would visit every live handle on each pass): they must still go the
+    # moment the last reference does, with no gc.collect() in between.
+    gc.disable()
+    try:
+        handles = [rt.submit(make_payload) for _ in range(1_000)]
+        rt.wait_all()
+        refs = [weakref.ref(h) for h in handles]
+        results = [weakref.ref(h.get()) for h in handles]
+        del handles
+        assert all(r() is None for r in refs)
+        assert all(r() is None for r in results)
+    finally:
+        gc.enable()
+
+
+def test_a_handle_built_from_a_future_is_still_collected_in_a_cycle():
+    from concurrent.futures import Future
+
+    fut: Future[int] = Future()
+    handle = dft.TaskHandle(future=fut)
+    fut.add_done_callback(lambda _f, h=handle: h)  # handle -> future -> callback -> handle
+    ref = weakref.ref(handle)
+    del handle, fut
+    gc.collect()
+    assert ref() is None
+
+
 def test_callable_and_arguments_are_freed_once_the_task_ran(rt):
     arg = Payload()
     fn_owner = Payload()

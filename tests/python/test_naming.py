@@ -197,3 +197,49 @@ def test_name_shows_in_progress_and_errors(rt):
     expected = f"{__name__}.test_name_shows_in_progress_and_errors.<locals>.broken"
     assert [t["name"] for t in progress["tasks"]] == [expected]
     assert [e["name"] for e in progress["errors"]] == [expected]
+
+
+def _make_named(qualname: str, module: str):
+    def fn():
+        return qualname
+
+    fn.__qualname__ = qualname
+    fn.__module__ = module
+    return fn
+
+
+def test_submit_names_follow_a_renamed_function(rt):
+    # Names are remembered by the identity of __qualname__/__module__: a
+    # rename between submits must show at once, not the remembered name.
+    def worker():
+        return 1
+
+    first = rt.submit(worker).name
+    worker.__qualname__ = "renamed_worker"
+    assert rt.submit(worker).name == f"{__name__}.renamed_worker"
+    worker.__module__ = "elsewhere"
+    assert rt.submit(worker).name == "elsewhere.renamed_worker"
+    assert first.endswith(".<locals>.worker")
+    rt.wait_all()
+
+
+def test_submit_names_stay_right_across_many_distinct_functions(rt):
+    # More functions than the name memory holds, interleaved and repeated,
+    # some sharing a qualname but not a module: each handle, each progress
+    # entry and the engine's record carry their own function's name.
+    fns = [_make_named(f"step_{i % 6}", f"pkg.mod{i % 5}") for i in range(30)]
+    handles = [rt.submit(fn) for _ in range(3) for fn in fns]
+    expected = [f"pkg.mod{i % 5}.step_{i % 6}" for _ in range(3) for i in range(30)]
+    assert [h.name for h in handles] == expected
+    rt.wait_all()
+    assert [h.get() for h in handles] == [name.rsplit(".", 1)[1] for name in expected]
+    recorded = {t["task_id"]: t["name"] for t in rt.get_progress(max_tasks=1000)["tasks"]}
+    seen = [(recorded[h.task_id], name) for h, name in zip(handles, expected) if h.task_id in recorded]
+    assert seen and all(got == want for got, want in seen)
+
+
+def test_submit_name_of_a_main_module_function_has_no_prefix(rt):
+    fn = _make_named("local_step", "__main__")
+    assert rt.submit(fn).name == "local_step"
+    assert rt.submit(_make_named("local_step", "lib")).name == "lib.local_step"
+    rt.wait_all()

@@ -3,10 +3,13 @@
 // work `n` times in one runtime; the script runs two sizes and divides the
 // difference, so start-up and teardown cancel out.
 //
-//   dftracer_instruction_probe external|internal|fib N
+//   dftracer_instruction_probe external|internal|fib N [THREADS]
 //     external  N empty tasks through Runtime::submit from outside, wait_all
 //     internal  the same from inside one task (onto the worker's deque)
 //     fib       fork-join fib(N) (children are not tracked)
+//   THREADS: compute workers (default 1). With more than one, `perf stat -e
+//   cycles` over the whole process counts what the cores spend per task,
+//   cache-line transfers between them included.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,14 +21,14 @@
 using namespace dftracer::utils;
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s external|internal|fib N\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: %s external|internal|fib N [THREADS]\n", argv[0]);
     return 2;
   }
   const std::string mode = argv[1];
   const long n = std::strtol(argv[2], nullptr, 10);
   RuntimeOptions o;
-  o.threads = 1;
+  o.threads = argc == 4 ? static_cast<std::size_t>(std::strtol(argv[3], nullptr, 10)) : 1;
   o.io_threads = 1;
   Runtime rt(o);
   if (mode == "external") {

@@ -56,9 +56,13 @@ def test_a_handle_built_from_a_future_is_still_collected_in_a_cycle():
 
     fut: Future[int] = Future()
     handle = dft.TaskHandle(future=fut)
-    fut.add_done_callback(lambda _f, h=handle: h)  # handle -> future -> callback -> handle
+
+    def keep(_f: object, h: object = handle) -> object:
+        return h
+
+    fut.add_done_callback(keep)  # handle -> future -> callback -> handle
     ref = weakref.ref(handle)
-    del handle, fut
+    del handle, fut, keep
     gc.collect()
     assert ref() is None
 

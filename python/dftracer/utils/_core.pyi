@@ -25,6 +25,10 @@ C_API_VERSION: Final[Tuple[int, int]]
 #: A ``PyCapsule`` holding the versioned C ABI table for other extensions.
 _C_API: Final[object]
 
+#: What ``_NativeTaskHandle._completed_result()`` answers for a task that is
+#: not a finished success.
+NOT_READY: Final[object]
+
 class TaskTimeoutError(TimeoutError):
     """A task ran past its deadline (a TimeoutError)."""
 
@@ -59,6 +63,8 @@ class _NativeTaskHandle:
         concurrent.futures.CancelledError for a cancelled task."""
     def get(self, timeout: Optional[float] = None) -> Any:
         """Alias of result(), so a native handle is used the way a dftracer.utils.TaskHandle is."""
+    def _completed_result(self) -> Any:
+        """The result when done and completed, else dftracer.utils._core.NOT_READY."""
     def exception(self) -> Optional[BaseException]:
         """The exception of a failed or timed-out task; None while unfinished, on success or when cancelled."""
     def cancel(self) -> bool: ...

@@ -13,9 +13,10 @@ import logging
 import sys
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as _FuturesTimeout
-from typing import Any, Callable, Generator, Generic, Optional, TypeVar
+from typing import Any, Callable, Generator, Generic, Optional, TypeVar, cast
 
 from dftracer.utils import _core, aio
+from dftracer.utils._core import NOT_READY as _NOT_READY
 from dftracer.utils._core import _NativeTaskHandle
 
 __all__ = ["TaskHandle"]
@@ -107,8 +108,14 @@ class TaskHandle(Generic[T]):
         for a cancelled task. The result is not moved out: calling ``get()``
         again returns the same object.
         """
-        if self._native is not None:
-            result: T = self._native.result(timeout)
+        native = self._native
+        if native is not None:
+            # Fast path for a finished success (a plain C method); anything
+            # else, waiting, errors, cancellation, goes through result().
+            done = native._completed_result()
+            if done is not _NOT_READY:
+                return cast(T, done)
+            result: T = native.result(timeout)
             return result
         assert self._future is not None
         try:

@@ -210,6 +210,63 @@ py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict 
   return make_task_handle(py::cast(NativeHandle{std::move(ref)}), task_name.str);
 }
 
+namespace {
+// The full path, for what submit_python_fast does not take on.
+PyObject* submit_python_full(PyObject* self, PyObject* const* argv, Py_ssize_t argc) {
+  static PyObject* const kFull = PyUnicode_InternFromString("_submit_python_full");  // leaked, like the module
+  PyObject* call[6];
+  if (argc > 5) {
+    PyErr_Format(PyExc_TypeError, "submit_python() takes at most 5 arguments (%zd given)", argc);
+    return nullptr;
+  }
+  call[0] = self;
+  for (Py_ssize_t i = 0; i < argc; ++i) call[i + 1] = argv[i];
+  return PyObject_VectorcallMethod(kFull, call, static_cast<std::size_t>(argc) + 1, nullptr);
+}
+}  // namespace
+
+PyObject* NativeRuntime::submit_python_fast(PyObject* self, PyObject* const* argv, Py_ssize_t argc) {
+  if (argc != 4) return submit_python_full(self, argv, argc);  // the io pool, or a wrong call
+  PyObject* fn = argv[0];
+  PyObject* args = argv[1];
+  PyObject* kwargs = argv[2];
+  PyObject* name = argv[3];
+  if (!PyTuple_CheckExact(args) || !PyDict_CheckExact(kwargs) || (name != Py_None && !PyUnicode_CheckExact(name)) ||
+      !PyCallable_Check(fn)) {
+    return submit_python_full(self, argv, argc);
+  }
+  TaskStateRef ref;
+  TaskName task_name;
+  try {
+    // The method descriptor admits only _NativeRuntime instances.
+    auto& native = py::handle(self).cast<NativeRuntime&>();
+    if (native.abandoned() || native.rt().pending_limit().enabled()) return submit_python_full(self, argv, argc);
+    task_name = name == Py_None
+                    ? derive_task_name_for_submit(fn)
+                    : TaskName{py::handle(name).cast<std::string>(), py::reinterpret_borrow<py::object>(name)};
+    py::object kw = PyDict_GET_SIZE(kwargs) ? py::reinterpret_borrow<py::object>(kwargs) : py::none();
+    auto* state = new PythonTaskState(py::reinterpret_borrow<py::object>(fn), py::reinterpret_borrow<py::tuple>(args),
+                                      std::move(kw), task_name.text, native.permits_);
+    ref = TaskStateRef::adopt(state);
+    if (!native.caller_runs_) state->forbid_caller_runs();
+    native.rt().submit_state(*state, Pool::compute, Admission::admitted);
+  } catch (...) {
+    // Refused (shut down) or out of memory before anything was queued: the
+    // full path raises the right Python error (or submits, after a reopen).
+    PyErr_Clear();
+    return submit_python_full(self, argv, argc);
+  }
+  // Queued: from here on a failure must not submit again.
+  try {
+    return make_task_handle(py::cast(NativeHandle{std::move(ref)}), task_name.str).release().ptr();
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (...) {
+    PyErr_NoMemory();
+  }
+  return nullptr;
+}
+
 bool NativeRuntime::wait_all(std::optional<double> timeout_s) {
   return python::wait_all(rt(), checked_timeout(timeout_s));
 }
@@ -411,12 +468,12 @@ void register_native_runtime(py::module_& m) {
       .def("set_default_task_timeout", &NativeRuntime::set_default_task_timeout, py::arg("timeout"))
       .def("set_timeout", &NativeRuntime::set_timeout, py::arg("timeout"))
       .def(
-          "submit_python",
+          "_submit_python_full",
           [](NativeRuntime& self, py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io) {
             return self.submit_python(fn, std::move(args), std::move(kwargs), name, io);
           },
           py::arg("fn"), py::arg("args"), py::arg("kwargs"), py::arg("name"), py::arg("io") = false,
-          "Submits fn(*args, **kwargs); returns a dftracer.utils.TaskHandle, or None when fn is not callable.")
+          "submit_python's full path: every check, max_pending, the io pool.")
       .def("wait_all", &NativeRuntime::wait_all, py::arg("timeout") = py::none())
       .def("shutdown", &NativeRuntime::shutdown, py::arg("wait") = true)
       .def("set_error_callback", &NativeRuntime::set_error_callback, py::arg("callback"))
@@ -464,6 +521,17 @@ void register_native_runtime(py::module_& m) {
           "runtime_id", [](NativeRuntime& self) { return reinterpret_cast<std::uintptr_t>(&self.runtime()); },
           "Identifies the C++ runtime for the life of the process (what current_runtime_id() answers on its "
           "workers).");
+  // The hot path as a plain fast-call method (NativeRuntime::submit_python_fast).
+  // The docstring's first line is its signature for inspect and stubtest.
+  static PyMethodDef submit_def = {
+      "submit_python", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&NativeRuntime::submit_python_fast)),
+      METH_FASTCALL,
+      "submit_python($self, fn, args, kwargs, name, io=False, /)\n--\n\n"
+      "Submits fn(*args, **kwargs); returns a dftracer.utils.TaskHandle, or None when fn is not callable."};
+  py::object cls = m.attr("_NativeRuntime");
+  auto method =
+      py::reinterpret_steal<py::object>(PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &submit_def));
+  if (!method || PyObject_SetAttrString(cls.ptr(), "submit_python", method.ptr()) != 0) throw py::error_already_set();
 }
 
 }  // namespace dftracer::utils::python

@@ -96,9 +96,13 @@ class _NativeRuntime:
     def set_default_task_timeout(self, timeout: _Duration) -> None: ...
     def set_timeout(self, timeout: _Duration) -> None: ...
     def submit_python(
-        self, fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], name: object, io: bool = False
+        self, fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], name: object, io: bool = False, /
     ) -> Any:
         """Submits fn(*args, **kwargs); returns a dftracer.utils.TaskHandle, or None when fn is not callable."""
+    def _submit_python_full(
+        self, fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], name: object, io: bool = False
+    ) -> Any:
+        """submit_python's full path: every check, max_pending, the io pool."""
     def try_submit_python(
         self,
         fn: object,

@@ -6,6 +6,7 @@
 
 #include "dftracer/utils/core/errors.hpp"
 #include "exceptions.hpp"
+#include "plain_method.hpp"
 #include "task_kinds.hpp"
 #include "waiting.hpp"
 
@@ -41,8 +42,7 @@ PyObject* g_not_ready = nullptr;
 // _NativeTaskHandle._completed_result(): the result of a task that is done
 // and completed, else _core.NOT_READY (the caller then takes result()).
 // A plain CPython method, not a pybind11 one: gathering finished results is
-// the hot half of a submit loop, and pybind11's argument dispatch costs
-// ~170 ns a call here against ~40 for this. It never raises.
+// the hot half of a submit loop (plain_method.hpp). It never raises.
 PyObject* completed_result(PyObject* self, PyObject*) {
   try {
     // The method descriptor admits only instances of the class.
@@ -61,6 +61,20 @@ PyObject* completed_result(PyObject* self, PyObject*) {
 
 PyMethodDef g_completed_result_def = {"_completed_result", completed_result, METH_NOARGS,
                                       "The result when done and completed, else dftracer.utils._core.NOT_READY."};
+
+// _NativeTaskHandle.done(), plain CPython for the same reason: polling loops
+// (as_completed, wait) call it over and over. It never raises.
+PyObject* handle_done(PyObject* self, PyObject*) {
+  bool done = false;
+  try {
+    done = settled_for_caller(*py::handle(self).cast<const NativeHandle&>().state);
+  } catch (...) {
+    // Only a _NativeTaskHandle reaches here (the method descriptor checks).
+  }
+  return PyBool_FromLong(done ? 1 : 0);
+}
+
+PyMethodDef g_done_def = {"done", handle_done, METH_NOARGS, "True once the task is final."};
 }  // namespace
 
 bool settled_for_caller(const TaskState& task) noexcept { return task.done() || tls_failure_callback_task == &task; }
@@ -98,7 +112,6 @@ void register_native_handle(py::module_& m) {
       .def_property_readonly("task_id", [](const NativeHandle& h) { return h.state->id(); })
       .def_property_readonly("name", [](const NativeHandle& h) { return h.state->name(); })
       .def_property_readonly("state", [](const NativeHandle& h) { return std::string(to_string(h.state->status())); })
-      .def("done", [](const NativeHandle& h) { return settled_for_caller(*h.state); })
       .def(
           "wait",
           [](const NativeHandle& h, std::optional<double> timeout) {
@@ -138,11 +151,8 @@ void register_native_handle(py::module_& m) {
   g_not_ready = py::object(py::module_::import("builtins").attr("object")()).release().ptr();
   m.attr("NOT_READY") = py::handle(g_not_ready);
   py::object cls = m.attr("_NativeTaskHandle");
-  auto method = py::reinterpret_steal<py::object>(
-      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &g_completed_result_def));
-  if (!method || PyObject_SetAttrString(cls.ptr(), "_completed_result", method.ptr()) != 0) {
-    throw py::error_already_set();
-  }
+  add_plain_method(cls, &g_completed_result_def);
+  add_plain_method(cls, &g_done_def);
 }
 
 }  // namespace dftracer::utils::python

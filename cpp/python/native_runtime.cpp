@@ -16,6 +16,7 @@
 #include "exceptions.hpp"
 #include "gil.hpp"
 #include "pending_admission.hpp"
+#include "plain_method.hpp"
 #include "runtime_reaper.hpp"
 #include "task_handle_factory.hpp"
 #include "task_kinds.hpp"
@@ -528,10 +529,7 @@ void register_native_runtime(py::module_& m) {
       METH_FASTCALL,
       "submit_python($self, fn, args, kwargs, name, io=False, /)\n--\n\n"
       "Submits fn(*args, **kwargs); returns a dftracer.utils.TaskHandle, or None when fn is not callable."};
-  py::object cls = m.attr("_NativeRuntime");
-  auto method =
-      py::reinterpret_steal<py::object>(PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &submit_def));
-  if (!method || PyObject_SetAttrString(cls.ptr(), "submit_python", method.ptr()) != 0) throw py::error_already_set();
+  add_plain_method(m.attr("_NativeRuntime"), &submit_def);
 }
 
 }  // namespace dftracer::utils::python

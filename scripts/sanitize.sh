@@ -57,9 +57,23 @@ run_python() {
   rm -rf "$stage" && mkdir -p "$stage"
   cp -r python/dftracer "$stage/"
   cp "$dir"/python/dftracer/utils/_core*.so "$stage/dftracer/utils/"
+  # An editable install in the venv (pip install -e) puts a finder in front
+  # of PYTHONPATH that would hand out its own, uninstrumented _core. The
+  # stage's sitecustomize (run by site after the .pth files, in every child
+  # interpreter too) takes that finder out again.
+  cat > "$stage/sitecustomize.py" <<'PY'
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "ScikitBuildRedirectingFinder"]
+PY
   local preload
   preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
   local out="$dir/pytest.log" rc=0
+  # The suite must run the instrumented module, not an installed one.
+  if ! PYTHONPATH="$root/$stage" LD_PRELOAD="$preload" ASAN_OPTIONS="detect_leaks=0 verify_asan_link_order=0" \
+      "$py" -c "import sys, dftracer.utils._core as c; sys.exit(0 if c.__file__.startswith('$root/$stage/') else 1)"; then
+    log "python under ASan: the staged module is not the one imported (an installed dftracer.utils wins)"
+    return 1
+  fi
   log "python under ASan: pytest ${PYTEST_ARGS:-(whole suite)} (DFTRACER_STRESS_SCALE=$DFTRACER_STRESS_SCALE)"
   # shellcheck disable=SC2086
   if ! (cd tests/python && PYTHONPATH="$root/$stage" LD_PRELOAD="$preload" DFTRACER_UNDER_ASAN=1 \

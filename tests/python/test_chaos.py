@@ -155,6 +155,7 @@ def test_mixed_hazards_keep_every_invariant() -> None:
     print(f"chaos: {rounds} rounds, {tasks} tasks kept, {SECONDS:.0f} s")
 
 
+@pytest.mark.forks
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_and_exit_under_load(python_script: Any) -> None:
     source = """

@@ -132,6 +132,7 @@ def test_exit_while_main_thread_never_waited_logs_a_warning_for_stuck_tasks(pyth
     assert "1 task(s) still running" in proc.stderr
 
 
+@pytest.mark.forks
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
 def test_fork_child_gets_a_fresh_runtime_and_parent_keeps_working(python_script):
     source = """
@@ -185,6 +186,7 @@ def test_fork_child_gets_a_fresh_runtime_and_parent_keeps_working(python_script)
     )
 
 
+@pytest.mark.forks
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
 def test_forked_child_exits_normally_with_inherited_runtime(python_script):
     # The child neither joins nor frees the parent's threads on its way out.
@@ -204,6 +206,7 @@ def test_forked_child_exits_normally_with_inherited_runtime(python_script):
     _assert_clean(proc, ["child exiting", "child status 0"])
 
 
+@pytest.mark.forks
 @pytest.mark.skipif(sys.platform != "linux", reason="multiprocessing fork start method")
 def test_multiprocessing_fork_pool_with_runtime_in_parent(python_script):
     source = """

@@ -286,6 +286,7 @@ def test_parent_timeout_does_not_interrupt_a_child_running_inline_in_its_get() -
 # -- 9. os.fork() inside a task ------------------------------------------------
 
 
+@pytest.mark.forks
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_inside_a_task_child_exits_without_running_the_parents_tasks(python_script: Any) -> None:
     with tempfile.TemporaryDirectory() as tmp:

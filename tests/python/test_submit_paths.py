@@ -79,41 +79,45 @@ def test_max_pending_is_honoured_through_the_hand_over() -> None:
         assert rt.submit(add, 1, 2).get(10.0) == 3
 
 
+def _submit_race_round(round_no: int) -> None:
+    rt = dft.Runtime(threads=2)
+    ran: list[int] = []
+    ran_lock = threading.Lock()
+    handles: list[list[Any]] = [[] for _ in range(4)]
+    start = threading.Barrier(5)
+
+    def record(token: int) -> int:
+        with ran_lock:
+            ran.append(token)
+        return token
+
+    def submitter(slot: int) -> None:
+        start.wait()
+        for i in range(100_000):
+            token = slot * 1_000_000 + i
+            try:
+                handles[slot].append(rt.submit(record, token, name=None if i % 2 else "named"))
+            except RuntimeError:
+                return
+
+    threads = [threading.Thread(target=submitter, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    start.wait()
+    time.sleep(0.002 * (round_no % 5))
+    rt.shutdown(wait=True)
+    for t in threads:
+        t.join(30)
+        assert not t.is_alive()
+    tokens = [h.get(10.0) for slot in handles for h in slot]
+    assert sorted(tokens) == sorted(ran), f"round {round_no}: a task ran without its handle, or twice"
+    assert len(set(ran)) == len(ran)
+
+
 def test_submitters_racing_a_shutdown_never_queue_a_task_twice() -> None:
     # Many threads submit through the fast path while the runtime shuts
     # down under them: a refused submit falls back to the full path, which
     # must raise (not queue the task again). Every task that ran belongs to
     # exactly one handle, and every handle's task ran or was refused whole.
     for round_no in range(20):
-        rt = dft.Runtime(threads=2)
-        ran: list[int] = []
-        ran_lock = threading.Lock()
-        handles: list[list[Any]] = [[] for _ in range(4)]
-        start = threading.Barrier(5)
-
-        def record(token: int) -> int:
-            with ran_lock:
-                ran.append(token)
-            return token
-
-        def submitter(slot: int) -> None:
-            start.wait()
-            for i in range(100_000):
-                token = slot * 1_000_000 + i
-                try:
-                    handles[slot].append(rt.submit(record, token, name=None if i % 2 else "named"))
-                except RuntimeError:
-                    return
-
-        threads = [threading.Thread(target=submitter, args=(s,)) for s in range(4)]
-        for t in threads:
-            t.start()
-        start.wait()
-        time.sleep(0.002 * (round_no % 5))
-        rt.shutdown(wait=True)
-        for t in threads:
-            t.join(30)
-            assert not t.is_alive()
-        tokens = [h.get(10.0) for slot in handles for h in slot]
-        assert sorted(tokens) == sorted(ran), f"round {round_no}: a task ran without its handle, or twice"
-        assert len(set(ran)) == len(ran)
+        _submit_race_round(round_no)

@@ -187,6 +187,16 @@ void NativeRuntime::abandon() noexcept {
   // The permits stay: tasks share them.
 }
 
+TaskStateRef NativeRuntime::make_python_task(py::handle fn, py::tuple args, py::handle kwargs, std::string name) const {
+  // An empty kwargs dict is not kept: the call then passes none.
+  py::object kw = PyDict_GET_SIZE(kwargs.ptr()) ? py::reinterpret_borrow<py::object>(kwargs) : py::none();
+  auto* state = new PythonTaskState(py::reinterpret_borrow<py::object>(fn), std::move(args), std::move(kw),
+                                    std::move(name), permits_);
+  TaskStateRef ref = TaskStateRef::adopt(state);
+  if (!caller_runs_) state->forbid_caller_runs();
+  return ref;
+}
+
 py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict kwargs, py::handle name, bool io,
                                         std::optional<double> room_timeout) {
   // The one place submit's arguments are checked (runtime.py does not):
@@ -198,16 +208,12 @@ py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict 
   if (!PyCallable_Check(fn.ptr())) return py::none();
   TaskName task_name = name.is_none() ? derive_task_name_for_submit(fn)
                                       : TaskName{name.cast<std::string>(), py::reinterpret_borrow<py::object>(name)};
-  py::object kw = PyDict_GET_SIZE(kwargs.ptr()) ? py::object(std::move(kwargs)) : py::object(py::none());
-  auto* state = new PythonTaskState(py::reinterpret_borrow<py::object>(fn), std::move(args), std::move(kw),
-                                    std::move(task_name.text), permits_);
-  TaskStateRef ref = TaskStateRef::adopt(state);
-  if (!caller_runs_) state->forbid_caller_runs();
+  TaskStateRef ref = make_python_task(fn, std::move(args), kwargs, std::move(task_name.text));
   // No GIL release here: submitting is a few hundred nanoseconds and never
   // blocks on Python; releasing would cost more than it saves. (Only a
   // max_pending wait blocks, and it releases the GIL itself.)
   admit_python(rt(), room_timeout);  // max_pending; waits with the GIL released
-  rt().submit_state(*state, io ? Pool::io : Pool::compute, Admission::admitted);
+  rt().submit_state(*ref, io ? Pool::io : Pool::compute, Admission::admitted);
   return make_task_handle(py::cast(NativeHandle{std::move(ref)}), task_name.str);
 }
 
@@ -245,12 +251,8 @@ PyObject* NativeRuntime::submit_python_fast(PyObject* self, PyObject* const* arg
     task_name = name == Py_None
                     ? derive_task_name_for_submit(fn)
                     : TaskName{py::handle(name).cast<std::string>(), py::reinterpret_borrow<py::object>(name)};
-    py::object kw = PyDict_GET_SIZE(kwargs) ? py::reinterpret_borrow<py::object>(kwargs) : py::none();
-    auto* state = new PythonTaskState(py::reinterpret_borrow<py::object>(fn), py::reinterpret_borrow<py::tuple>(args),
-                                      std::move(kw), task_name.text, native.permits_);
-    ref = TaskStateRef::adopt(state);
-    if (!native.caller_runs_) state->forbid_caller_runs();
-    native.rt().submit_state(*state, Pool::compute, Admission::admitted);
+    ref = native.make_python_task(fn, py::reinterpret_borrow<py::tuple>(args), kwargs, std::move(task_name.text));
+    native.rt().submit_state(*ref, Pool::compute, Admission::admitted);
   } catch (...) {
     // Refused (shut down) or out of memory before anything was queued: the
     // full path raises the right Python error (or submits, after a reopen).

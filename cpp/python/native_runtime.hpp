@@ -63,6 +63,8 @@ class NativeRuntime {
 
  private:
   Runtime& rt() const;
+  // GIL held. The task of one Python submit, not yet queued.
+  TaskStateRef make_python_task(py::handle fn, py::tuple args, py::handle kwargs, std::string name) const;
 
   // Shared with every Python task (which may outlive this object).
   std::shared_ptr<PythonPermits> permits_;

@@ -4,7 +4,9 @@
 Runs the benchmark binary with --benchmark_format=json (or reads a JSON file
 it wrote earlier) and prints, per case and thread count, our ns*core/task,
 oneTBB's, and the ratio (ours / oneTBB; below 1 means ours is faster), then
-the wake-latency figures.
+the wake-latency figures and, when thread counts above the CPU count were
+run (--threads=2,8 on 2 CPUs), each case's time there against at the CPU
+count.
 
 Examples::
 
@@ -68,6 +70,22 @@ def table(headers: list[str], body: list[list[str]], markdown: bool) -> str:
     for r in body:
         out.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
     return "\n".join(out)
+
+
+def oversubscription(rows: dict[tuple[str, int], dict[str, dict[str, Any]]], cpus: int) -> list[list[str]]:
+    """Per case and impl measured both at threads == cpus and above: the
+    wall time per task above against at cpus (issue 12: within 1.2)."""
+    body: list[list[str]] = []
+    for (case, threads), impls in sorted(rows.items()):
+        if threads <= cpus or case.startswith("wake_latency"):
+            continue
+        base = rows.get((case, cpus), {})
+        for impl, b in sorted(impls.items()):
+            at_cpus = base.get(impl, {}).get("ns_per_task")
+            over = b.get("ns_per_task")
+            if at_cpus and over is not None:
+                body.append([case, impl, f"{threads} vs {cpus}", fmt(over), fmt(at_cpus), fmt(over / at_cpus, 2)])
+    return body
 
 
 def render(data: dict[str, Any], markdown: bool) -> str:
@@ -135,6 +153,13 @@ def render(data: dict[str, Any], markdown: bool) -> str:
             )
         )
     ctx = data.get("context", {})
+    cpus = ctx.get("num_cpus")
+    over = oversubscription(rows, int(cpus)) if isinstance(cpus, int) and cpus > 0 else []
+    if over:
+        parts.append(
+            "More workers than CPUs, against as many as CPUs (wall ns/task; ratio > 1.2: collapsed):\n\n"
+            + table(["case", "impl", "threads", "ns/task", "ns/task at CPUs", "ratio"], over, markdown)
+        )
     parts.insert(
         0,
         f"host: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs at "

@@ -206,8 +206,7 @@ py::object NativeRuntime::submit_python(py::handle fn, py::tuple args, py::dict 
   }
   // Not callable: maybe a handle to pass through; the Python layer decides.
   if (!PyCallable_Check(fn.ptr())) return py::none();
-  TaskName task_name = name.is_none() ? derive_task_name_for_submit(fn)
-                                      : TaskName{name.cast<std::string>(), py::reinterpret_borrow<py::object>(name)};
+  TaskName task_name = submit_task_name(fn, name);
   TaskStateRef ref = make_python_task(fn, std::move(args), kwargs, std::move(task_name.text));
   // No GIL release here: submitting is a few hundred nanoseconds and never
   // blocks on Python; releasing would cost more than it saves. (Only a
@@ -248,9 +247,7 @@ PyObject* NativeRuntime::submit_python_fast(PyObject* self, PyObject* const* arg
     // The method descriptor admits only _NativeRuntime instances.
     auto& native = py::handle(self).cast<NativeRuntime&>();
     if (native.abandoned() || native.rt().pending_limit().enabled()) return submit_python_full(self, argv, argc);
-    task_name = name == Py_None
-                    ? derive_task_name_for_submit(fn)
-                    : TaskName{py::handle(name).cast<std::string>(), py::reinterpret_borrow<py::object>(name)};
+    task_name = submit_task_name(fn, name);
     ref = native.make_python_task(fn, py::reinterpret_borrow<py::tuple>(args), kwargs, std::move(task_name.text));
     native.rt().submit_state(*ref, Pool::compute, Admission::admitted);
   } catch (...) {

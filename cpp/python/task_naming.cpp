@@ -119,6 +119,11 @@ TaskName derive_task_name_for_submit(py::handle fn) {
   return cached_join(qualname, module);
 }
 
+TaskName submit_task_name(py::handle fn, py::handle name) {
+  if (name.is_none()) return derive_task_name_for_submit(fn);
+  return TaskName{name.cast<std::string>(), py::reinterpret_borrow<py::object>(name)};
+}
+
 std::string derive_task_name(py::handle fn) { return derive_task_name_for_submit(fn).text; }
 
 }  // namespace dftracer::utils::python

@@ -23,6 +23,9 @@ struct TaskName {
 // again and again), so a repeat costs two attribute reads and no string
 // building; the str is shared by every handle named from it.
 TaskName derive_task_name_for_submit(pybind11::handle fn);
+// The name a submit gives its task: `name` (a str) when given, else the
+// derived one. GIL held; `name` is None or a str (the caller checked).
+TaskName submit_task_name(pybind11::handle fn, pybind11::handle name);
 // The same name as text (naming.py's default_task_name).
 std::string derive_task_name(pybind11::handle fn);
 
